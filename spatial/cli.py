@@ -1,0 +1,235 @@
+"""The ``qxg`` command line: a thin layer over the Python API.
+
+Exit codes: 0 success, 2 bad input (one line on stderr naming file, feature and problem),
+1 internal error.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import warnings
+
+import click
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from . import catalog as catmod
+from .crs import describe
+from .errors import InputError, InputWarning
+from .load import read
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class BadInput(click.ClickException):
+    """Raised inside commands to leave with exit code 2 and one line on stderr."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file=None):
+        click.echo(f"error: {self.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--layers", "layers_dir", metavar="DIR", envvar="QXG_LAYERS",
+              type=click.Path(path_type=str),
+              help="Folder or catalog.toml of your own layers; they replace bundled ones by id "
+                   "(default: $QXG_LAYERS).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.version_option(package_name="qxg-spatial", prog_name="qxg")
+@click.pass_context
+def cli(ctx, layers_dir, debug):
+    """七星关区 spatial-planning toolkit: layers, analyses and maps in CGCS2000."""
+    ctx.obj = {"layers": layers_dir, "debug": debug}
+
+
+@cli.group()
+def layers():
+    """List, inspect and validate layers (bundled or your own)."""
+
+
+def _catalog(ctx) -> catmod.Catalog:
+    try:
+        return catmod.catalog(ctx.obj["layers"])
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+
+
+def _mix_text(mix: dict) -> str:
+    if not mix:
+        return "—"
+    order = {s: i for i, s in enumerate(catmod.DATA_STATUSES)}
+    return ", ".join(f"{k} {v}" for k, v in sorted(mix.items(), key=lambda kv: order.get(kv[0], 9)))
+
+
+@layers.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format (csv/json for scripts).")
+@click.pass_context
+def layers_list(ctx, fmt):
+    """Table of layers: id, 名称, kind, features, CRS and data status."""
+    cat = _catalog(ctx)
+    rows = []
+    entries = list(cat.entries.values())
+    for entry in track(entries, description="reading layers", console=err, transient=True,
+                       disable=fmt != "table" or not err.is_terminal):
+        try:
+            info = catmod.layer_summary(entry)
+        except Exception as exc:  # noqa: BLE001 - a broken file is shown, not fatal to the list
+            info = {"features": None, "crs": None, "status_mix": {}, "error": str(exc).splitlines()[0]}
+        status = _mix_text(info["status_mix"]) if entry.exists else "not bundled yet"
+        if info.get("error"):
+            status = f"unreadable: {info['error']}"
+        rows.append({"id": entry.id, "名称": entry.name_zh, "kind": entry.kind,
+                     "features": info["features"], "crs": describe(info["crs"]) if info["crs"] else "—",
+                     "data_status": status, "origin": entry.origin})
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(title="七星关区 layers", title_justify="left")
+    for col in ("id", "名称", "kind", "features", "CRS", "data status", "origin"):
+        table.add_column(col, justify="right" if col == "features" else "left",
+                         no_wrap=col in ("id", "名称", "kind", "CRS"))
+    for r in rows:
+        table.add_row(r["id"], r["名称"], r["kind"], "—" if r["features"] is None else str(r["features"]),
+                      r["crs"], r["data_status"], r["origin"])
+    out.print(table)
+
+
+@layers.command("show")
+@click.argument("layer_id")
+@click.pass_context
+def layers_show(ctx, layer_id):
+    """Everything known about one layer: names, file, fields and provenance."""
+    cat = _catalog(ctx)
+    try:
+        entry = cat.get(layer_id)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    lines = [("id", entry.id), ("名称", entry.name_zh), ("name", entry.name_en),
+             ("kind", entry.kind), ("geometry", entry.geometry),
+             ("file", f"{entry.file}" + (f" | {entry.layer}" if entry.layer else "")
+              + ("" if entry.exists else "  (not present)")),
+             ("origin", entry.origin),
+             ("required fields", ", ".join(entry.required_fields) or "—"),
+             ("recognised names", ", ".join(entry.aliases + entry.codes) or "—")]
+    for key in ("source", "date", "method", "accuracy", "data_status"):
+        lines.append((key, str(entry.provenance.get(key, "—"))))
+    if entry.exists:
+        try:
+            gdf = cat.load(entry.id)
+        except InputError as exc:
+            raise BadInput(exc.line) from exc
+        info = catmod.layer_summary(entry)
+        b = gdf.total_bounds
+        lines += [("features", str(len(gdf))), ("file CRS", describe(info["crs"]) if info["crs"] else "—"),
+                  ("extent (EPSG:4490)", f"{b[0]:.5f}, {b[1]:.5f} – {b[2]:.5f}, {b[3]:.5f}"),
+                  ("fields", ", ".join(c for c in gdf.columns if c != gdf.geometry.name)),
+                  ("data status of features", _mix_text(info["status_mix"]))]
+        for note in gdf.attrs.get("notes", []):
+            lines.append((note.level, note.line))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def _validate_one(label, loader) -> tuple[bool, list[str]]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)
+            gdf = loader()
+    except InputError as exc:
+        return False, [f"error: {exc.line}"]
+    notes = gdf.attrs.get("notes", [])
+    lines = [f"{n.level}: {n.line}" for n in notes]
+    ok = not any(n.level == "repaired" and "as requested" not in n.problem for n in notes)
+    enc = gdf.attrs.get("encoding")
+    summary = f"{'ok' if ok else 'fixable'}: {label}: {len(gdf)} features → EPSG:4490"
+    if enc:
+        summary += f", text {enc}"
+    return ok, [summary] + lines
+
+
+@layers.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--layer", help="GeoPackage layer, or shapefile inside a folder/zip.")
+@click.option("--crs", help="Coordinate system when the file has none, e.g. 4544.")
+@click.option("--coords", type=click.Choice(["gcj02", "bd09"]), help="Data is in GCJ-02 / BD-09.")
+@click.option("--encoding", help="Text encoding of a shapefile (default: .cpg or detected).")
+@click.option("--swap-xy", is_flag=True, help="The file stores latitude before longitude.")
+@click.pass_context
+def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
+    """Check files (or, with no PATH, every catalog layer) and report each problem.
+
+    Exit code 2 when any file cannot be loaded or needed repair (invalid geometry, wrong
+    zone prefix); warnings alone leave the exit code 0.
+    """
+    results = []
+    if paths:
+        for path in paths:
+            results.append(_validate_one(path, lambda p=path: read(
+                p, layer=layer, coords=coords, crs=crs, encoding=encoding, swap_xy=swap_xy)))
+    else:
+        cat = _catalog(ctx)
+        entries = list(cat.entries.values())
+        for entry in track(entries, description="validating layers", console=err,
+                           transient=True, disable=not err.is_terminal):
+            if not entry.exists:
+                results.append((True, [f"reserved: {entry.id} ({entry.name_zh}): no data file yet"]))
+                continue
+            results.append(_validate_one(entry.id, lambda e=entry: cat.load(e.id)))
+    failed = 0
+    for ok, lines in results:
+        failed += not ok
+        for line in lines:
+            stream_err = line.startswith(("error", "repaired", "warning", "fixable"))
+            click.echo(line, err=stream_err)
+    if failed:
+        click.echo(f"error: {failed} of {len(results)} checked file(s) have problems", err=True)
+        ctx.exit(EXIT_BAD_INPUT)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, InputWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        click.echo(f"warning: {category.__name__}: {message}", err=True)
+
+
+def main(argv=None) -> int:
+    """Console entry point: maps errors to exit codes 2 (bad input) and 1 (internal)."""
+    warnings.showwarning = _show_warning
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        code = cli.main(args=argv, prog_name="qxg", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_INTERNAL
+    except InputError as exc:
+        click.echo(f"error: {exc.line}", err=True)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 1
+        if debug:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        return EXIT_INTERNAL
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,486 @@
+"""Read any planner's layer and normalise it: one GeoDataFrame in CGCS2000 (EPSG:4490).
+
+:func:`read` is the single entry point. It opens GeoJSON, GeoPackage and shapefiles (a
+``.shp``, a folder holding one, or a ``.zip``), works out the text encoding of shapefiles,
+brings every supported coordinate system to CGCS2000, converts GCJ-02/BD-09 on request,
+repairs invalid geometry and reports what it did. Problems that stop the load raise
+:class:`spatial.errors.InputError`, whose message is one line naming file, feature and
+problem. Everything repaired or suspicious is recorded as a :class:`spatial.errors.Note`
+in ``gdf.attrs["notes"]`` and emitted as an :class:`spatial.errors.InputWarning`.
+"""
+from __future__ import annotations
+
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from . import chinacoords, crs as crsmod, settings
+from .errors import InputError, Notes
+
+VECTOR_SUFFIXES = (".shp", ".zip", ".gpkg", ".geojson", ".json")
+#: Fields that identify a feature in messages and are checked for duplicates, in order.
+ID_FIELDS = ("id", "ID", "code", "CODE", "BSM", "OBJECTID", "FID")
+LABEL_FIELDS = ("name", "NAME", "名称", "XZQMC", "MC")
+
+
+# --------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class Source:
+    """What to open: the path shown to the planner and the GDAL path with its layer."""
+
+    shown: str          # e.g. "data/towns.zip!towns.shp" or "county.gpkg|CZKFBJ"
+    gdal_path: str
+    layer: str | None
+    kind: str           # "shapefile", "geopackage", "geojson"
+    shp_parts: dict | None = None  # for shapefiles: {".dbf": bytes-reader, ".cpg": ...}
+
+
+def _zip_members(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return [n for n in zf.namelist() if not n.endswith("/")]
+    except zipfile.BadZipFile as exc:
+        raise InputError("not a valid zip archive", path) from exc
+
+
+def _choose(options: list[str], wanted: str | None, path, what: str) -> str:
+    if wanted is not None:
+        for opt in options:
+            if wanted in (opt, Path(opt).name, Path(opt).stem):
+                return opt
+        raise InputError(f"no {what} named {wanted!r}; it holds: {', '.join(options)}", path)
+    if not options:
+        raise InputError(f"holds no {what}", path)
+    if len(options) > 1:
+        raise InputError(f"holds {len(options)} {what}s ({', '.join(options)}); "
+                         f"choose one", path, hint="layer=NAME in Python, --layer NAME on the command line")
+    return options[0]
+
+
+def _shapefile_parts_on_disk(shp: Path) -> dict:
+    parts = {}
+    for suffix in (".dbf", ".cpg", ".prj", ".shx"):
+        for cand in (shp.with_suffix(suffix), shp.with_suffix(suffix.upper())):
+            if cand.exists():
+                parts[suffix] = cand.read_bytes
+                break
+    return parts
+
+
+def _shapefile_parts_in_zip(path: Path, member: str) -> dict:
+    stem = member[:-4]
+    parts = {}
+    with zipfile.ZipFile(path) as zf:
+        names = {n.lower(): n for n in zf.namelist()}
+    for suffix in (".dbf", ".cpg", ".prj", ".shx"):
+        name = names.get((stem + suffix).lower())
+        if name:
+            parts[suffix] = (lambda n=name: zipfile.ZipFile(path).read(n))
+    return parts
+
+
+def open_source(path, layer: str | None = None) -> Source:
+    """Resolve ``path`` (and ``layer``) to one readable layer, or raise :class:`InputError`."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError("no such file or folder", p)
+    if p.is_dir():
+        shps = sorted(str(x.relative_to(p)) for x in p.rglob("*") if x.suffix.lower() == ".shp")
+        gpkgs = sorted(str(x.relative_to(p)) for x in p.rglob("*") if x.suffix.lower() == ".gpkg")
+        if not shps and len(gpkgs) == 1:
+            return open_source(p / gpkgs[0], layer)
+        chosen = _choose(shps, layer, p, "shapefile")
+        return open_source(p / chosen)
+    if p.stat().st_size == 0:
+        raise InputError("file is empty (0 bytes)", p)
+    suffix = p.suffix.lower()
+    if suffix == ".zip":
+        members = _zip_members(p)
+        shps = [m for m in members if m.lower().endswith(".shp")]
+        if not shps:
+            others = [m for m in members if m.lower().endswith((".gpkg", ".geojson", ".json"))]
+            if len(others) == 1 and layer is None:
+                return Source(f"{p}!{others[0]}", f"/vsizip/{p.resolve()}/{others[0]}", None,
+                              "geopackage" if others[0].lower().endswith(".gpkg") else "geojson")
+            raise InputError("zip archive holds no shapefile (.shp)", p)
+        member = _choose(shps, layer, p, "shapefile")
+        return Source(f"{p}!{member}", f"/vsizip/{p.resolve()}/{member}", None, "shapefile",
+                      _shapefile_parts_in_zip(p, member))
+    if suffix == ".shp":
+        return Source(str(p), str(p), None, "shapefile", _shapefile_parts_on_disk(p))
+    if suffix == ".dbf":
+        raise InputError("a .dbf holds only the attribute table; open the .shp beside it", p)
+    if suffix == ".gpkg":
+        try:
+            names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+        except Exception as exc:  # noqa: BLE001 - GDAL's own message is the useful part
+            raise InputError(f"cannot open as GeoPackage: {_gdal_message(exc)}", p) from exc
+        chosen = _choose(names, layer, p, "layer")
+        return Source(f"{p}|{chosen}", str(p), chosen, "geopackage")
+    if suffix in (".geojson", ".json"):
+        return Source(str(p), str(p), None, "geojson")
+    raise InputError(f"unsupported file type {p.suffix or '(none)'}; "
+                     f"use GeoPackage, shapefile (.shp/.zip/folder) or GeoJSON", p)
+
+
+def _gdal_message(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- encoding
+_CPG_NAMES = {
+    "utf8": "utf-8", "utf-8": "utf-8", "65001": "utf-8",
+    "gbk": "gb18030", "cp936": "gb18030", "936": "gb18030", "ansi936": "gb18030",
+    "gb2312": "gb18030", "gb18030": "gb18030", "54936": "gb18030", "ms936": "gb18030",
+}
+
+
+def _dbf_text_samples(dbf: bytes, max_records: int = 20000) -> list[bytes]:
+    """Byte strings of field names and character fields of a dBASE file."""
+    if len(dbf) < 32:
+        return []
+    n_records, header_len, record_len = struct.unpack("<IHH", dbf[4:12])
+    samples, fields, offset, pos = [], [], 1, 32
+    while pos + 32 <= header_len and dbf[pos] != 0x0D:
+        desc = dbf[pos:pos + 32]
+        samples.append(desc[:11].split(b"\x00")[0])
+        ftype, flen = chr(desc[11]), desc[16]
+        if ftype == "C":
+            flen += desc[17] * 256  # long character fields use the decimal byte too
+            fields.append((offset, flen))
+        offset += flen if ftype == "C" else desc[16]
+        pos += 32
+    for i in range(min(n_records, max_records)):
+        start = header_len + i * record_len
+        rec = dbf[start:start + record_len]
+        for off, flen in fields:
+            value = rec[off:off + flen].rstrip(b" \x00")
+            if value and max(value) >= 0x80:
+                samples.append(value)
+    return samples
+
+
+def detect_encoding(parts: dict) -> tuple[str, str]:
+    """Encoding of a shapefile's text: from its .cpg, else detected from the .dbf bytes.
+
+    Returns ``(encoding, how)``; ``how`` says where the answer came from.
+    """
+    if ".cpg" in parts:
+        raw = parts[".cpg"]().decode("ascii", "ignore").strip()
+        key = raw.lower().replace(" ", "").replace("_", "")
+        if key in _CPG_NAMES:
+            return _CPG_NAMES[key], f".cpg says {raw}"
+    if ".dbf" not in parts:
+        return "utf-8", "no .dbf"
+    samples = _dbf_text_samples(parts[".dbf"]())
+    if not samples:
+        return "utf-8", "text is plain ASCII"
+
+    def failures(enc):
+        bad = 0
+        for s in samples:
+            try:
+                s.decode(enc)
+            except UnicodeDecodeError:
+                bad += 1
+        return bad
+
+    if failures("utf-8") == 0:
+        return "utf-8", "detected UTF-8 (no .cpg)"
+    if failures("gb18030") == 0:
+        return "gb18030", "detected GBK/GB18030 (no .cpg)"
+    enc = min(("utf-8", "gb18030"), key=failures)
+    return enc, f"guessed {enc} (no .cpg; some text is not valid in either UTF-8 or GBK)"
+
+
+# --------------------------------------------------------------------------- labels
+def feature_labels(gdf: pd.DataFrame, fids) -> list[str]:
+    """'feature 3 (name=撒拉溪镇)' for each row, using the file's own feature ids."""
+    label_col = next((c for c in LABEL_FIELDS if c in gdf.columns), None)
+    out = []
+    for pos, fid in enumerate(fids):
+        text = f"feature {fid}"
+        if label_col is not None:
+            value = gdf[label_col].iloc[pos]
+            if isinstance(value, str) and value.strip():
+                text += f" ({label_col}={value.strip()[:40]})"
+        out.append(text)
+    return out
+
+
+def _list_some(labels: list[str], limit: int = 5) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+# --------------------------------------------------------------------------- CRS
+def _resolve_crs(gdf, src: Source, user_crs, notes: Notes) -> CRS:
+    if user_crs is not None:
+        try:
+            given = crsmod.parse_crs(user_crs)
+        except ValueError as exc:
+            raise InputError(str(exc), src.shown) from exc
+        if gdf.crs is not None and not CRS(gdf.crs).equals(given):
+            notes.add("warning", f"file says {crsmod.describe(CRS(gdf.crs))}; "
+                                 f"using {crsmod.describe(given)} as stated by the user")
+        return given
+    if gdf.crs is None:
+        guess = crsmod.guess_from_numbers(*crsmod.typical_point(gdf.total_bounds))
+        missing = "no .prj file" if src.kind == "shapefile" else "no coordinate system"
+        hint = "state it with crs=… in Python or --crs on the command line"
+        if guess:
+            hint = f"the numbers look like {guess}; {hint}"
+        raise InputError(f"{missing}: the coordinate system is unknown", src.shown, hint=hint)
+    return CRS(gdf.crs)
+
+
+def _check_numbers(gdf, src: Source, crs: CRS, notes: Notes) -> CRS:
+    """Catch degrees/metres mix-ups, swapped axes and a missing or extra zone prefix."""
+    bounds = gdf.total_bounds
+    x, y = crsmod.typical_point(bounds)
+    if crs.is_geographic:
+        if not crsmod.looks_like_degrees(bounds):
+            guess = crsmod.guess_from_numbers(x, y)
+            raise InputError(
+                f"coordinates such as ({x:.0f}, {y:.0f}) are not degrees, but the file's "
+                f"coordinate system {crsmod.describe(crs)} is geographic", src.shown,
+                hint=(f"they look like {guess}; " if guess else "") + "state the real one with --crs")
+        lat_lo, lat_hi = settings.CHINA_LAT
+        lon_lo, lon_hi = settings.CHINA_LON
+        if lat_lo <= bounds[0] and bounds[2] <= lat_hi and lon_lo <= bounds[1] and bounds[3] <= lon_hi:
+            raise InputError(
+                f"latitude and longitude appear swapped: x runs {bounds[0]:.3f}–{bounds[2]:.3f} "
+                f"and y {bounds[1]:.3f}–{bounds[3]:.3f}, but x must be longitude", src.shown,
+                hint="fix the file, or read it with swap_xy=True / --swap-xy")
+        return crs
+    # projected
+    if crsmod.looks_like_degrees(bounds):
+        raise InputError(
+            f"coordinates such as ({x:.4f}, {y:.4f}) look like degrees, but the file's "
+            f"coordinate system {crsmod.describe(crs)} is projected (metres)", src.shown,
+            hint="state the real one with --crs 4490 (or 4326)")
+    gk = crsmod.gauss_kruger(crs)
+    if gk is not None:
+        has_prefix = x >= 1e7
+        if has_prefix != gk.prefixed:
+            if has_prefix:
+                zone = int(x // 1e6)
+                fixed = gk.with_prefix(True)
+                if zone != fixed.zone:
+                    raise InputError(
+                        f"eastings carry zone prefix {zone} but the coordinate system is "
+                        f"{crs.name} (zone {fixed.zone})", src.shown, hint="state the real one with --crs")
+            else:
+                fixed = gk.with_prefix(False)
+            notes.add("repaired", f"eastings {'carry' if has_prefix else 'lack'} the zone prefix "
+                                  f"but the coordinate system {crs.name} does "
+                                  f"{'not' if has_prefix else ''}; read as EPSG:{fixed.epsg} "
+                                  f"({CRS.from_epsg(fixed.epsg).name})")
+            return CRS.from_epsg(fixed.epsg)
+    return crs
+
+
+# --------------------------------------------------------------------------- geometry
+def _repair_geometries(gdf, labels, notes: Notes):
+    geoms = gdf.geometry.values
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        notes.add("warning", f"{int(missing.sum())} feature(s) without geometry: "
+                             f"{_list_some([labels[i] for i in np.flatnonzero(missing)])}")
+    invalid = ~shapely.is_valid(geoms) & ~missing
+    if not invalid.any():
+        return gdf
+    idx = np.flatnonzero(invalid)
+    reasons = shapely.is_valid_reason(geoms[idx])
+    before = geoms[idx]
+    repaired = shapely.make_valid(before)
+    # keep the dimension of the input: a repaired polygon stays polygonal
+    dims = shapely.get_dimensions(before)
+    for j, (geom, dim) in enumerate(zip(repaired, dims)):
+        if shapely.get_dimensions(geom) != dim or shapely.get_type_id(geom) == 7:
+            parts = [g for g in shapely.get_parts(geom) if shapely.get_dimensions(g) == dim]
+            repaired[j] = shapely.union_all(parts) if parts else shapely.from_wkt("GEOMETRYCOLLECTION EMPTY")
+    metric = gpd.GeoSeries(np.concatenate([before, repaired]), crs=settings.STORAGE_CRS).to_crs(settings.METRIC_CRS)
+    area = metric.area.to_numpy()
+    n = len(idx)
+    for j, i in enumerate(idx):
+        change = ""
+        if dims[j] == 2:
+            change = f"; area {area[j] / 1e4:.4g} → {area[n + j] / 1e4:.4g} ha"
+        notes.add("repaired", f"invalid geometry ({reasons[j]}) repaired with make_valid{change}",
+                  feature=labels[i])
+    out = gdf.copy()
+    new = geoms.copy()
+    new[idx] = repaired
+    out[out.geometry.name] = gpd.GeoSeries(new, index=out.index, crs=out.crs)
+    return out
+
+
+def _flag_far_features(gdf, labels, notes: Notes):
+    if gdf.empty:
+        return
+    geoms = gdf.geometry.values
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not ok.any():
+        return
+    pts = shapely.point_on_surface(geoms[ok])
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    minx, miny, maxx, maxy = settings.DISTRICT_BBOX
+    km_per_deg_lat = 111.0
+    km_per_deg_lon = 111.0 * np.cos(np.radians((miny + maxy) / 2))
+    dx = np.maximum(np.maximum(minx - x, x - maxx), 0) * km_per_deg_lon
+    dy = np.maximum(np.maximum(miny - y, y - maxy), 0) * km_per_deg_lat
+    far = np.hypot(dx, dy) > settings.FAR_OUTSIDE_KM
+    if far.any():
+        pos = np.flatnonzero(ok)[far]
+        notes.add("warning", f"{len(pos)} feature(s) lie more than {settings.FAR_OUTSIDE_KM:g} km "
+                             f"outside 七星关区: {_list_some([labels[i] for i in pos])}")
+
+
+def _report_duplicate_ids(gdf, notes: Notes, id_field: str | None):
+    field = id_field or next((c for c in ID_FIELDS if c in gdf.columns), None)
+    if field is None or field not in gdf.columns:
+        return
+    values = gdf[field]
+    dup = values[values.notna() & values.duplicated(keep=False)]
+    if len(dup):
+        shown = _list_some([str(v) for v in pd.unique(dup)])
+        notes.add("warning", f"field {field!r} should identify features but {len(dup)} features "
+                             f"share values: {shown}")
+
+
+# --------------------------------------------------------------------------- read
+def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
+         encoding: str | None = None, swap_xy: bool = False, id_field: str | None = None,
+         allow_empty: bool = False) -> gpd.GeoDataFrame:
+    """Read a vector layer and return it in CGCS2000 geographic coordinates (EPSG:4490).
+
+    Parameters
+    ----------
+    path : str or Path
+        GeoJSON, GeoPackage, shapefile (``.shp``), a folder holding one shapefile, or a
+        ``.zip`` of a shapefile.
+    layer : str, optional
+        Layer of a GeoPackage, or shapefile inside a folder or zip, when there are several.
+    coords : {"gcj02", "bd09"}, optional
+        The file's longitudes/latitudes are in the Chinese web offset system named (AMap and
+        Tencent use GCJ-02, Baidu BD-09); they are converted to CGCS2000 (< 1 mm error of the
+        inversion; the offset formulas themselves are public approximations).
+    crs : int, str or pyproj.CRS, optional
+        Coordinate system of the file when it has none (or has a wrong one), e.g. ``4544``.
+    encoding : str, optional
+        Text encoding of a shapefile; by default taken from its ``.cpg`` or detected
+        between UTF-8 and GBK/GB18030.
+    swap_xy : bool
+        The file stores latitude before longitude; swap them.
+    id_field : str, optional
+        Field whose values identify features (checked for duplicates).
+    allow_empty : bool
+        Return an empty layer instead of raising when the layer has no features.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        In EPSG:4490, with ``attrs["source"]`` (the path shown in messages),
+        ``attrs["encoding"]`` and ``attrs["notes"]`` (list of :class:`spatial.errors.Note`).
+
+    Raises
+    ------
+    spatial.errors.InputError
+        With a one-line message naming the file, the feature and the problem.
+    """
+    src = open_source(path, layer)
+    notes = Notes(src.shown)
+    if coords is not None:
+        try:
+            coords = chinacoords.normalise_name(coords)
+        except ValueError as exc:
+            raise InputError(str(exc), src.shown) from exc
+
+    enc = None
+    if src.kind == "shapefile":
+        if ".dbf" not in (src.shp_parts or {}):
+            raise InputError("shapefile has no .dbf (attribute table) beside it", src.shown)
+        if ".shx" not in (src.shp_parts or {}):
+            raise InputError("shapefile has no .shx (index) beside it", src.shown)
+        if encoding:
+            enc = encoding
+        else:
+            enc, how = detect_encoding(src.shp_parts)
+            if "detected GBK" in how or "guessed" in how:
+                notes.add("warning", f"text encoding {how}")
+    try:
+        gdf = pyogrio.read_dataframe(src.gdal_path, layer=src.layer, encoding=enc,
+                                     fid_as_index=True, on_invalid="warn")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"text is not valid {enc or 'UTF-8'}", src.shown,
+                         hint="give the right one with encoding=… / --encoding") from exc
+    except Exception as exc:  # noqa: BLE001 - GDAL errors come in many classes
+        raise InputError(f"cannot read: {_gdal_message(exc)}", src.shown) from exc
+
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputError("has no geometry column (a plain table?)", src.shown)
+    if len(gdf) == 0:
+        if not allow_empty:
+            raise InputError("layer has no features", src.shown)
+    fids = list(gdf.index)
+    gdf = gdf.reset_index(drop=True)
+    labels = feature_labels(gdf, fids)
+
+    if len(gdf):
+        if swap_xy:
+            gdf = gdf.set_geometry(shapely.transform(gdf.geometry.values, lambda c: c[:, ::-1]), crs=gdf.crs)
+        if coords is not None and crs is None and gdf.crs is None:
+            crs = "EPSG:4326"   # web-map coordinates are longitude/latitude by definition
+        file_crs = _resolve_crs(gdf, src, crs, notes)
+        file_crs = _check_numbers(gdf, src, file_crs, notes)
+        warning = crsmod.datum_warning(file_crs)
+        if warning:
+            notes.add("warning", warning)
+        gdf = gdf.set_crs(file_crs, allow_override=True)
+        if coords is not None:
+            if not file_crs.is_geographic:
+                raise InputError(f"coords={coords} applies to longitude/latitude, but the file is "
+                                 f"in the projected system {crsmod.describe(file_crs)}", src.shown)
+            gdf = gdf.to_crs(settings.STORAGE_CRS)
+            b = gdf.total_bounds
+            if not (chinacoords.in_china(b[0], b[1]) and chinacoords.in_china(b[2], b[3])):
+                raise InputError(f"coords={coords}: the data extends outside China "
+                                 f"({b[0]:.3f}, {b[1]:.3f}, {b[2]:.3f}, {b[3]:.3f}), where "
+                                 f"{coords} is not defined", src.shown)
+            gdf = gdf.set_geometry(chinacoords.transform_geometries(gdf.geometry.values, coords, "wgs84"),
+                                   crs=settings.STORAGE_CRS)
+            notes.add("repaired", f"converted from {coords.upper()} to CGCS2000 as requested")
+        else:
+            gdf = gdf.to_crs(settings.STORAGE_CRS)
+        gdf = _repair_geometries(gdf, labels, notes)
+        _flag_far_features(gdf, labels, notes)
+        _report_duplicate_ids(gdf, notes, id_field)
+    else:
+        gdf = gdf.set_crs(crs or gdf.crs or settings.STORAGE_CRS, allow_override=True).to_crs(settings.STORAGE_CRS)
+
+    gdf.attrs["source"] = src.shown
+    gdf.attrs["encoding"] = enc
+    gdf.attrs["notes"] = list(notes)
+    return gdf
+
+
+def check_fields(gdf: pd.DataFrame, required, source: str | None = None) -> None:
+    """Raise :class:`InputError` naming the missing fields and the ones the layer has."""
+    missing = [f for f in required if f not in gdf.columns]
+    if missing:
+        geom = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else None
+        have = [c for c in gdf.columns if c != geom]
+        raise InputError(f"missing required field(s) {', '.join(missing)}; "
+                         f"the layer has: {', '.join(map(str, have)) or '(none)'}",
+                         source or gdf.attrs.get("source"),
+                         hint="rename them in the file, or map them with fields = {…} in catalog.toml")
