@@ -76,11 +76,14 @@ def gauss_kruger(crs: CRS) -> GaussKruger | None:
     datum = datum_family(crs)
     if datum not in _GK_CODES:
         return None
-    params = crs.to_dict()
-    if params.get("proj") != "tmerc" or abs(float(params.get("k", params.get("k_0", 1.0))) - 1.0) > 1e-9:
+    op = crs.coordinate_operation
+    if op is None or "transverse mercator" not in op.method_name.lower():
         return None
-    cm = float(params.get("lon_0", 0.0))
-    x0 = float(params.get("x_0", 0.0))
+    params = {p.name.lower(): p.value for p in op.params}
+    if abs(float(params.get("scale factor at natural origin", 1.0)) - 1.0) > 1e-9:
+        return None
+    cm = float(params.get("longitude of natural origin", 0.0))
+    x0 = float(params.get("false easting", 0.0))
     if abs(cm - round(cm)) > 1e-9 or not 75 <= cm <= 135:
         return None
     cm = int(round(cm))

@@ -6,6 +6,7 @@ records something that was repaired or looks suspicious while the load goes on.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,15 @@ class Note:
         return f"{where}: {self.problem}" if where else self.problem
 
 
+def _caller_level() -> int:
+    """Stack level of the first frame outside this package, so warnings point at user code."""
+    package = str(Path(__file__).parent)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class Notes(list):
     """The notes of one load; each note is also emitted as an :class:`InputWarning`."""
 
@@ -73,5 +83,5 @@ class Notes(list):
     def add(self, level: str, problem: str, feature: str | None = None) -> Note:
         note = Note(level, _one_line(problem), self.file, feature)
         self.append(note)
-        warnings.warn(note.line, InputWarning, stacklevel=3)
+        warnings.warn(note.line, InputWarning, stacklevel=_caller_level())
         return note

@@ -248,12 +248,6 @@ def _check_numbers(gdf, src: Source, crs: CRS, notes: Notes) -> CRS:
     bounds = gdf.total_bounds
     x, y = crsmod.typical_point(bounds)
     if crs.is_geographic:
-        if not crsmod.looks_like_degrees(bounds):
-            guess = crsmod.guess_from_numbers(x, y)
-            raise InputError(
-                f"coordinates such as ({x:.0f}, {y:.0f}) are not degrees, but the file's "
-                f"coordinate system {crsmod.describe(crs)} is geographic", src.shown,
-                hint=(f"they look like {guess}; " if guess else "") + "state the real one with --crs")
         lat_lo, lat_hi = settings.CHINA_LAT
         lon_lo, lon_hi = settings.CHINA_LON
         if lat_lo <= bounds[0] and bounds[2] <= lat_hi and lon_lo <= bounds[1] and bounds[3] <= lon_hi:
@@ -261,6 +255,12 @@ def _check_numbers(gdf, src: Source, crs: CRS, notes: Notes) -> CRS:
                 f"latitude and longitude appear swapped: x runs {bounds[0]:.3f}–{bounds[2]:.3f} "
                 f"and y {bounds[1]:.3f}–{bounds[3]:.3f}, but x must be longitude", src.shown,
                 hint="fix the file, or read it with swap_xy=True / --swap-xy")
+        if not crsmod.looks_like_degrees(bounds):
+            guess = crsmod.guess_from_numbers(x, y)
+            raise InputError(
+                f"coordinates such as ({x:.0f}, {y:.0f}) are not degrees, but the file's "
+                f"coordinate system {crsmod.describe(crs)} is geographic", src.shown,
+                hint=(f"they look like {guess}; " if guess else "") + "state the real one with --crs")
         return crs
     # projected
     if crsmod.looks_like_degrees(bounds):
