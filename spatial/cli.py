@@ -86,7 +86,7 @@ def layers_list(ctx, fmt):
         if info.get("error"):
             status = f"unreadable: {info['error']}"
         rows.append({"id": entry.id, "名称": entry.name_zh, "kind": entry.kind,
-                     "features": info["features"], "crs": describe(info["crs"]) if info["crs"] else "—",
+                     "features": info["features"], "crs": describe(info["crs"]),
                      "data_status": status, "origin": entry.origin})
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -132,15 +132,18 @@ def layers_show(ctx, layer_id):
             raise BadInput(exc.line) from exc
         info = catmod.layer_summary(entry)
         b = gdf.total_bounds
-        lines += [("features", str(len(gdf))), ("file CRS", describe(info["crs"]) if info["crs"] else "—"),
+        lines += [("features", str(len(gdf))), ("file CRS", describe(info["crs"])),
                   ("extent (EPSG:4490)", f"{b[0]:.5f}, {b[1]:.5f} – {b[2]:.5f}, {b[3]:.5f}"),
                   ("fields", ", ".join(c for c in gdf.columns if c != gdf.geometry.name)),
                   ("data status of features", _mix_text(info["status_mix"]))]
         for note in gdf.attrs.get("notes", []):
             lines.append((note.level, note.line))
-    width = max(len(k) for k, _ in lines)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
     for key, value in lines:
-        click.echo(f"{key:<{width}}  {value}")
+        grid.add_row(key, value)
+    out.print(grid)
 
 
 def _validate_one(label, loader) -> tuple[bool, list[str]]:

@@ -124,10 +124,14 @@ def parse_crs(value, source: str | None = None) -> CRS:
                          f"(give an EPSG code such as 4490 or 4544)") from exc
 
 
-def describe(crs: CRS | None) -> str:
+def describe(crs) -> str:
     """Short label for tables: 'EPSG:4544' or the CRS name."""
-    if crs is None:
+    if crs is None or crs == "":
         return "—"
+    try:
+        crs = CRS.from_user_input(crs)
+    except CRSError:
+        return str(crs)[:40]
     code = crs.to_epsg(min_confidence=70)
     return f"EPSG:{code}" if code else crs.name
 

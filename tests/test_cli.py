@@ -1,0 +1,131 @@
+"""The qxg command line: subcommands, output and exit codes (0 ok, 2 bad input, 1 internal)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Polygon
+
+from spatial import cli, settings
+
+
+@pytest.fixture(autouse=True)
+def no_user_layers(monkeypatch):
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_lists_subcommands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "layers" in out
+    code, out, _ = run(capsys, "layers", "--help")
+    assert code == 0 and all(c in out for c in ("list", "show", "validate"))
+
+
+def test_layers_list_table_and_csv(capsys):
+    code, out, _ = run(capsys, "layers", "list")
+    assert code == 0
+    for word in ("id", "名称", "kind", "features", "CRS", "data status", "townships", "城镇开发边界"):
+        assert word in out
+    code, out, _ = run(capsys, "layers", "list", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows][:2] == ["boundary", "townships"]
+    assert {"id", "名称", "kind", "features", "crs", "data_status", "origin"} <= set(rows[0])
+
+
+def test_layers_list_shows_user_layer_with_status_mix(capsys, tmp_path, towns):
+    t = towns.copy()
+    t["data_status"] = ["real", "real", "approximate"]
+    t.to_file(tmp_path / "townships.geojson")
+    code, out, _ = run(capsys, "--layers", str(tmp_path), "layers", "list", "--format", "json")
+    row = next(r for r in json.loads(out) if r["id"] == "townships")
+    assert row["features"] == 3 and row["origin"] == "user"
+    assert row["data_status"] == "real 2, approximate 1"
+
+
+def test_layers_show(capsys, tmp_path, towns):
+    towns.to_file(tmp_path / "townships.geojson")
+    code, out, _ = run(capsys, "--layers", str(tmp_path), "layers", "show", "townships")
+    assert code == 0
+    assert "乡镇（街道）驻地" in out and "features" in out and "name, code" in out
+
+
+def test_unknown_layer_exits_2_with_one_line(capsys):
+    code, out, err = run(capsys, "layers", "show", "township")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: unknown layer 'township'")
+
+
+def test_validate_bundled_layers_passes(capsys):
+    code, out, err = run(capsys, "layers", "validate")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("case", ["missing", "noprj", "empty", "swapped"])
+def test_validate_bad_files_exit_2_with_one_clear_line(capsys, tmp_path, towns, case):
+    if case == "missing":
+        path = tmp_path / "nope.shp"
+    elif case == "noprj":
+        path = tmp_path / "noprj.shp"
+        towns.to_crs(4544).to_file(path)
+        path.with_suffix(".prj").unlink()
+    elif case == "empty":
+        path = tmp_path / "empty.gpkg"
+        path.write_bytes(b"")
+    else:
+        path = tmp_path / "swapped.geojson"
+        path.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+                        '"geometry":{"type":"Point","coordinates":[27.3,105.1]}}]}', encoding="utf-8")
+    code, out, err = run(capsys, "layers", "validate", str(path))
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert lines[0].startswith(f"error: {path}") and "Traceback" not in err
+
+
+def test_validate_reports_repair_and_exits_2(capsys, tmp_path):
+    bowtie = Polygon([(105.0, 27.2), (105.1, 27.3), (105.1, 27.2), (105.0, 27.3)])
+    path = tmp_path / "bow.geojson"
+    gpd.GeoDataFrame({"name": ["地块"]}, geometry=[bowtie], crs=4490).to_file(path)
+    code, out, err = run(capsys, "layers", "validate", str(path))
+    assert code == 2
+    assert "repaired: " in err and "feature 0 (name=地块)" in err and "Self-intersection" in err
+
+
+def test_validate_with_stated_crs_succeeds(capsys, tmp_path, towns):
+    path = tmp_path / "noprj.shp"
+    towns.to_crs(4544).to_file(path)
+    path.with_suffix(".prj").unlink()
+    code, out, err = run(capsys, "layers", "validate", str(path), "--crs", "4544")
+    assert code == 0 and "ok: " in out and "3 features" in out
+
+
+def test_bad_option_value_exits_2(capsys, tmp_path):
+    code, _, err = run(capsys, "layers", "validate", "x.shp", "--coords", "mars")
+    assert code == 2 and "mars" in err
+
+
+def test_internal_error_exits_1_without_traceback(capsys, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(cli.catmod, "catalog", boom)
+    code, _, err = run(capsys, "layers", "list")
+    assert code == 1 and "internal error: RuntimeError: disk on fire" in err and "Traceback" not in err
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("qxg", path=str(Path(sys.executable).parent))
+    assert exe, "the qxg entry point is not installed next to this python"
+    proc = subprocess.run([exe, "layers", "show", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown layer 'nope'")
