@@ -127,7 +127,9 @@ def layers_show(ctx, layer_id):
         lines.append((key, str(entry.provenance.get(key, "—"))))
     if entry.exists:
         try:
-            gdf = cat.load(entry.id)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InputWarning)   # shown below as notes
+                gdf = cat.load(entry.id)
         except InputError as exc:
             raise BadInput(exc.line) from exc
         info = catmod.layer_summary(entry)
