@@ -91,13 +91,9 @@ def gauss_kruger(crs: CRS) -> GaussKruger | None:
     if abs(x0 - 500000.0 - prefix * 1e6) > 1e-6:
         return None
     if prefix == 0:
-        width = 3 if cm % 6 != 3 else 6
-        # a CM such as 105°E is both a 3° and a 6° central meridian; the name tells which
-        name = crs.name.lower()
-        if "3-degree" in name or "3 degree" in name or "3_degree" in name:
-            width = 3
-        elif cm % 3 == 0 and cm % 6 == 3:
-            width = 6
+        # CMs such as 105°E are both 3° and 6° central meridians; then the name tells which
+        name = crs.name.lower().replace("_", " ").replace("-", " ")
+        width = 3 if (cm % 6 != 3 or "3 degree" in name) else 6
         return GaussKruger(datum, width, cm, False)
     if 25 <= prefix <= 45 and prefix * 3 == cm:
         return GaussKruger(datum, 3, cm, True)

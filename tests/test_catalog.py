@@ -67,7 +67,8 @@ def test_user_folder_replaces_layers_by_id(tmp_path, towns):
     user.mkdir()
     towns.to_crs(4544).to_file(user / "townships.shp", encoding="GBK")
     (user / "townships.cpg").unlink()
-    gdf = spatial.load_layer("townships", layers=user)
+    with pytest.warns(spatial.InputWarning, match="detected GBK"):
+        gdf = spatial.load_layer("townships", layers=user)
     assert list(gdf["name"]) == list(towns["name"])
     assert gdf.crs == CRS.from_epsg(4490)
     assert gdf.attrs["origin"] == "user"
@@ -104,7 +105,8 @@ def test_gbk_named_shapefile_with_chinese_file_name(tmp_path, zone):
     zone.to_file(folder / "城镇开发边界.shp", encoding="GBK")
     (folder / "城镇开发边界.cpg").unlink()
     cat = catalog.Catalog(user=folder)
-    gdf = cat.load("urban_boundary")
+    with pytest.warns(spatial.InputWarning, match="detected GBK"):
+        gdf = cat.load("urban_boundary")
     assert gdf["MC"].iloc[0] == "中心城区"
 
 
@@ -122,8 +124,10 @@ def test_common_county_field_names_are_mapped(tmp_path, towns):
     user = tmp_path / "u"
     user.mkdir()
     towns.rename(columns={"name": "XZQMC", "code": "XZQDM"}).to_file(user / "townships.geojson")
-    with pytest.warns(spatial.InputWarning, match="'XZQMC' used as 'name'"):
+    with pytest.warns(spatial.InputWarning) as rec:
         gdf = spatial.load_layer("townships", layers=user)
+    assert {str(w.message).split(": ", 1)[1] for w in rec} == {
+        "field 'XZQMC' used as 'name'", "field 'XZQDM' used as 'code'"}
     assert gdf["code"].iloc[0] == "520502101000"
 
 
