@@ -159,7 +159,7 @@ def _validate_one(label, loader) -> tuple[bool, list[str]]:
     lines = [f"{n.level}: {n.line}" for n in notes]
     ok = not any(n.level == "repaired" and "as requested" not in n.problem for n in notes)
     enc = gdf.attrs.get("encoding")
-    summary = f"{'ok' if ok else 'fixable'}: {label}: {len(gdf)} features → EPSG:4490"
+    summary = f"{'ok' if ok else 'fixable'}: {label}: {len(gdf)} feature{'' if len(gdf) == 1 else 's'} → EPSG:4490"
     if enc:
         summary += f", text {enc}"
     return ok, [summary] + lines

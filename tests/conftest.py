@@ -8,7 +8,7 @@ from shapely.geometry import Point, Polygon
 # Three places in 七星关区 (lon, lat in CGCS2000); positions are only test coordinates.
 TOWNS = {
     "name": ["撒拉溪镇", "朱昌镇", "田坎彝族乡"],
-    "code": ["520502101000", "520502102000", "520502200000"],
+    "code": ["520502106000", "520502103000", "520502207000"],
 }
 TOWN_XY = [(105.10, 27.30), (105.20, 27.25), (105.50, 27.50)]
 

@@ -128,7 +128,7 @@ def test_common_county_field_names_are_mapped(tmp_path, towns):
         gdf = spatial.load_layer("townships", layers=user)
     assert {str(w.message).split(": ", 1)[1] for w in rec} == {
         "field 'XZQMC' used as 'name'", "field 'XZQDM' used as 'code'"}
-    assert gdf["code"].iloc[0] == "520502101000"
+    assert gdf["code"].iloc[0] == "520502106000"
 
 
 def test_user_catalog_with_field_map_and_crs(tmp_path, towns):

@@ -254,7 +254,7 @@ def test_self_intersecting_polygon_is_repaired_and_reported(tmp_path):
 
 
 def test_empty_geometries_duplicate_ids_and_far_features_are_reported(tmp_path, towns):
-    extra = gpd.GeoDataFrame({"name": ["重复", "北京", "空"], "code": ["520502101000", "110000", "x"]},
+    extra = gpd.GeoDataFrame({"name": ["重复", "北京", "空"], "code": ["520502106000", "110000", "x"]},
                              geometry=[Point(105.3, 27.3), Point(116.4, 39.9), None], crs=4490)
     both = gpd.GeoDataFrame(pd.concat([towns, extra], ignore_index=True), crs=4490)
     both.to_file(tmp_path / "mixed.gpkg")
@@ -263,7 +263,7 @@ def test_empty_geometries_duplicate_ids_and_far_features_are_reported(tmp_path, 
         out = spatial.read(tmp_path / "mixed.gpkg")
     text = " | ".join(str(w.message) for w in rec)
     assert "without geometry" in text and "name=空" in text
-    assert "share values: 520502101000" in text
+    assert "share values: 520502106000" in text
     assert "outside 七星关区" in text and "name=北京" in text
     assert len(out) == 6
 
