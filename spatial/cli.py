@@ -9,13 +9,16 @@ import csv
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
 from . import catalog as catmod
+from . import export, load
 from .crs import describe
 from .errors import InputError, InputWarning
 from .load import read
@@ -202,6 +205,72 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
     if failed:
         click.echo(f"error: {failed} of {len(results)} checked file(s) have problems", err=True)
         ctx.exit(EXIT_BAD_INPUT)
+
+
+def _read_any(ctx, cat, source: str, layer: str | None):
+    """A catalog layer by id, or a file: geodata via spatial.read, tables via pandas."""
+    path = Path(source)
+    if path.suffix.lower() in (".csv", ".xlsx") and path.exists():
+        if path.suffix.lower() == ".csv":
+            return path.stem, pd.read_csv(path, encoding="utf-8-sig")
+        return path.stem, pd.read_excel(path, sheet_name=layer or 0)
+    if path.suffix and (path.exists() or path.suffix.lower() in load.VECTOR_SUFFIXES):
+        return (layer or path.stem), read(path, layer=layer)
+    entry = cat.get(source)
+    return entry.id, cat.load(entry.id)
+
+
+@cli.command("export")
+@click.argument("sources", nargs=-1, required=True, metavar="LAYER_OR_RESULT...")
+@click.option("--format", "fmt", type=click.Choice(list(export.FORMATS)), default=None,
+              help="Output format (default: from --out, else gpkg).")
+@click.option("--crs", default="4490", show_default=True,
+              help="CGCS2000 system: 4490 (lon/lat), 4544 (3° GK CM 105E), 4523 (3° GK zone 35).")
+@click.option("--encoding", type=click.Choice(["utf-8", "gbk"]), default="utf-8", show_default=True,
+              help="Text encoding of shapefiles and CSV.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output file, or folder for several shapefile/GeoJSON/CSV outputs (default: exports/).")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--layer", help="Layer of a GeoPackage source (or sheet of an XLSX source).")
+@click.option("--headers", type=click.Choice(["zh", "raw"]), default="zh", show_default=True,
+              help="Chinese column headers in CSV/XLSX, or the field names unchanged.")
+@click.pass_context
+def export_cmd(ctx, sources, fmt, crs, encoding, out, overwrite, layer, headers):
+    """Export layers or analysis results for the county GIS (SHP zip, GPKG, GeoJSON, CSV, XLSX).
+
+    LAYER_OR_RESULT is a catalog id (townships, parks …) or a file written by an analysis.
+    GeoPackage and XLSX take several sources into one file; shapefile, GeoJSON and CSV
+    write one file per source.
+    """
+    cat = _catalog(ctx)
+    try:
+        export.export_crs(crs)
+        frames = dict(_read_any(ctx, cat, s, layer) for s in sources)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    if fmt is None:
+        fmt = export._SUFFIX_FORMAT.get(out.suffix.lower()) if out is not None and out.suffix else None
+        fmt = fmt or "gpkg"
+    ext = export.FORMATS[fmt]
+    to_file = out is not None and bool(out.suffix)
+    folder = out.parent if to_file else (out or Path("exports"))
+    if not to_file:
+        folder.mkdir(parents=True, exist_ok=True)
+    if fmt in ("gpkg", "xlsx"):
+        jobs = [(frames, out if to_file else folder / f"{next(iter(frames))}{ext}")]
+    elif to_file and len(frames) == 1:
+        jobs = [(next(iter(frames.values())), out)]
+    else:
+        jobs = [(df, folder / f"{name}{ext}") for name, df in frames.items()]
+    for data, target in jobs:
+        try:
+            written = export.write(data, target, fmt, crs=crs, encoding=encoding,
+                                   overwrite=overwrite, headers=headers)
+        except InputError as exc:
+            raise BadInput(exc.line) from exc
+        count = sum(len(d) for d in data.values()) if isinstance(data, dict) else len(data)
+        click.echo(f"wrote {written} ({count} records, EPSG:{export.export_crs(crs).to_epsg()}"
+                   + (f", {encoding.upper()}" if fmt in ("shp", "csv") else "") + ")")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -7,9 +7,11 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import pyogrio
 import pytest
 from shapely.geometry import Polygon
 
@@ -129,3 +131,36 @@ def test_console_script_is_installed():
     assert exe, "the qxg entry point is not installed next to this python"
     proc = subprocess.run([exe, "layers", "show", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown layer 'nope'")
+
+
+def test_export_command_writes_and_refuses_to_overwrite(capsys, tmp_path, towns):
+    user = tmp_path / "county"
+    user.mkdir()
+    towns.to_file(user / "townships.geojson")
+    out = tmp_path / "out"
+    args = ["--layers", str(user), "export", "townships", "boundary", "--format", "shp",
+            "--crs", "4544", "--encoding", "gbk", "--out", str(out)]
+    code, stdout, err = run(capsys, *args)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["boundary.zip", "townships.zip"]
+    with zipfile.ZipFile(out / "townships.zip") as zf:
+        assert zf.read("townships.cpg") == b"936"
+    back = pyogrio.read_dataframe(f"/vsizip/{out / 'townships.zip'}/townships.shp")
+    assert list(back["name"]) == list(towns["name"])
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "already exists" in err
+    code, _, err = run(capsys, *args, "--overwrite")
+    assert code == 0
+    gpkg = tmp_path / "all.gpkg"
+    code, _, err = run(capsys, "--layers", str(user), "export", "townships", "boundary", "--out", str(gpkg))
+    assert code == 0 and sorted(pyogrio.list_layers(gpkg)[:, 0]) == ["boundary", "townships"]
+
+
+def test_export_a_result_file_and_bad_crs(capsys, tmp_path, towns):
+    result = tmp_path / "result.gpkg"
+    towns.to_file(result, layer="access")
+    code, _, err = run(capsys, "export", str(result), "--format", "csv", "--out", str(tmp_path / "r.csv"))
+    assert code == 0, err
+    assert (tmp_path / "r.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    code, _, err = run(capsys, "export", str(result), "--crs", "3857", "--out", str(tmp_path / "x.gpkg"))
+    assert code == 2 and "unsupported coordinate system '3857'" in err
