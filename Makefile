@@ -19,9 +19,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/qxg layers list
 	$(BIN)/qxg layers validate
+	$(BIN)/qxg export --all --crs 4544 --out exports/qxg_layers.gpkg --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) maps/*.html .pytest_cache
+	rm -rf $(VENV) maps/*.html exports .pytest_cache

@@ -221,7 +221,8 @@ def _read_any(ctx, cat, source: str, layer: str | None):
 
 
 @cli.command("export")
-@click.argument("sources", nargs=-1, required=True, metavar="LAYER_OR_RESULT...")
+@click.argument("sources", nargs=-1, metavar="LAYER_OR_RESULT...")
+@click.option("--all", "all_layers", is_flag=True, help="Every catalog layer that has data.")
 @click.option("--format", "fmt", type=click.Choice(list(export.FORMATS)), default=None,
               help="Output format (default: from --out, else gpkg).")
 @click.option("--crs", default="4490", show_default=True,
@@ -235,7 +236,7 @@ def _read_any(ctx, cat, source: str, layer: str | None):
 @click.option("--headers", type=click.Choice(["zh", "raw"]), default="zh", show_default=True,
               help="Chinese column headers in CSV/XLSX, or the field names unchanged.")
 @click.pass_context
-def export_cmd(ctx, sources, fmt, crs, encoding, out, overwrite, layer, headers):
+def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, layer, headers):
     """Export layers or analysis results for the county GIS (SHP zip, GPKG, GeoJSON, CSV, XLSX).
 
     LAYER_OR_RESULT is a catalog id (townships, parks …) or a file written by an analysis.
@@ -243,6 +244,10 @@ def export_cmd(ctx, sources, fmt, crs, encoding, out, overwrite, layer, headers)
     write one file per source.
     """
     cat = _catalog(ctx)
+    if all_layers:
+        sources = tuple(sources) + tuple(e.id for e in cat.entries.values() if e.exists and e.id not in sources)
+    if not sources:
+        raise BadInput("name at least one layer or result file, or use --all")
     try:
         export.export_crs(crs)
         frames = dict(_read_any(ctx, cat, s, layer) for s in sources)
@@ -254,8 +259,10 @@ def export_cmd(ctx, sources, fmt, crs, encoding, out, overwrite, layer, headers)
     ext = export.FORMATS[fmt]
     to_file = out is not None and bool(out.suffix)
     folder = out.parent if to_file else (out or Path("exports"))
-    if not to_file:
+    try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{folder}: cannot create the output folder: {exc.strerror}") from exc
     if fmt in ("gpkg", "xlsx"):
         jobs = [(frames, out if to_file else folder / f"{next(iter(frames))}{ext}")]
     elif to_file and len(frames) == 1:

@@ -59,3 +59,28 @@ def test_every_feature_lies_inside_the_district(layer_id, boundary):
     district = metric.to_metric(boundary).union_all().buffer(1000)   # 1 km tolerance
     inside = metric.to_metric(gdf).within(district)
     assert inside.all(), list(gdf.loc[~inside.values, "name"])
+
+
+@pytest.mark.parametrize("fmt", ["shp", "gpkg", "geojson", "csv", "xlsx"])
+def test_every_bundled_layer_exports_in_every_format(tmp_path, fmt):
+    import pyogrio
+    from spatial import export
+    for layer_id in PRESENT:
+        gdf = BUNDLED.load(layer_id)
+        crs = 4490 if fmt == "geojson" else 4544
+        out = export.write(gdf, tmp_path / f"{layer_id}.{export.FORMATS[fmt].lstrip('.')}", fmt, crs=crs)
+        if fmt == "shp":
+            back = pyogrio.read_dataframe(f"/vsizip/{out}/{layer_id}.shp")
+        elif fmt in ("gpkg", "geojson"):
+            back = pyogrio.read_dataframe(out)
+        elif fmt == "csv":
+            import pandas as pd
+            back = pd.read_csv(out, encoding="utf-8-sig")
+            assert list(back["名称"]) == list(gdf["name"])
+            continue
+        else:
+            import openpyxl
+            ws = openpyxl.load_workbook(out).active
+            assert ws.max_row == len(gdf) + 1
+            continue
+        assert len(back) == len(gdf) and list(back["name"]) == list(gdf["name"])
