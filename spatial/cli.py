@@ -280,6 +280,162 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
                    + (f", {encoding.upper()}" if fmt in ("shp", "csv") else "") + ")")
 
 
+# --------------------------------------------------------------------------- network & access
+def _speeds(speeds_file, terrain_factor):
+    from .speeds import SpeedTable
+    try:
+        return SpeedTable.load(speeds_file, terrain_factor)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+
+
+@cli.group()
+def network():
+    """Road networks: inspect the one built from the layers, or fetch OpenStreetMap."""
+
+
+@network.command("info")
+@click.option("--scenario", type=click.Choice(["current", "planned"]), default="current", show_default=True)
+@click.option("--osm", "osm_file", type=click.Path(path_type=Path), help="Use a local .osm file instead of the layers.")
+@click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
+@click.option("--terrain-factor", type=float, default=None, help="Multiply all road speeds (e.g. 0.8).")
+@click.option("--class-field", help="Road class field of the roads layer.")
+@click.pass_context
+def network_info(ctx, scenario, osm_file, speeds_file, terrain_factor, class_field):
+    """Build the network and report nodes, edges, lengths by grade, joins and entrances."""
+    net = _build_network(ctx, scenario, osm_file, _speeds(speeds_file, terrain_factor), class_field)
+    click.echo(net.summary())
+    for note in net.notes:
+        click.echo(f"note: {note}")
+    for row in net.entrances.itertuples():
+        click.echo(f"entrance: {row.name} ({row.phase})")
+
+
+def _build_network(ctx, scenario, osm_file, speeds, class_field):
+    from . import network as netmod
+    try:
+        if osm_file:
+            graph = _read_osm(osm_file)
+            if graph is None:
+                return netmod.from_osm_file(osm_file, speeds=speeds)
+            return netmod.from_osm_graph(graph, speeds=speeds)
+        cat = _catalog(ctx)
+        roads = cat.load("roads")
+        expressways = cat.load("expressways")
+        interchanges = cat.load("interchanges")
+        return netmod.from_layers(roads, expressways, interchanges, speeds=speeds,
+                                  class_field=class_field, scenario=scenario)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+
+
+def _read_osm(path: Path):
+    import osmnx as ox
+    if path.suffix.lower() == ".graphml":
+        return ox.load_graphml(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    return None
+
+
+@network.command("fetch")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("cache/osm_drive.graphml"),
+              show_default=True, help="Where to cache the downloaded graph (GraphML).")
+@click.option("--buffer-km", type=float, default=2.0, show_default=True,
+              help="Download this far beyond the district boundary.")
+@click.pass_context
+def network_fetch(ctx, out, buffer_km):
+    """Download the district's drivable OpenStreetMap network (needs internet) and cache it.
+
+    Use it afterwards offline with --osm FILE.
+    """
+    from . import osm
+    try:
+        boundary = _catalog(ctx).load("boundary")
+        path = osm.fetch_drive_network(boundary, out, buffer_km=buffer_km)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    click.echo(f"wrote {path}")
+
+
+@cli.group()
+def access():
+    """Travel-time accessibility analyses."""
+
+
+@access.command("highway")
+@click.option("--minutes", type=float, default=30.0, show_default=True, help="Threshold in minutes.")
+@click.option("--scenario", type=click.Choice(["current", "planned", "both"]), default="both",
+              show_default=True, help="Today's network, with planned expressways/interchanges, or both.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write results: .csv, .xlsx or .gpkg.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
+@click.option("--terrain-factor", type=float, default=None, help="Multiply all road speeds (e.g. 0.8).")
+@click.option("--access-speed", type=float, default=15.0, show_default=True,
+              help="km/h on the straight leg from a township seat to its road.")
+@click.option("--class-field", help="Road class field of the roads layer.")
+@click.pass_context
+def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field):
+    """乡镇30分钟上高速比例: minutes from every township seat to the nearest expressway entrance."""
+    from . import access as acc
+    if minutes <= 0:
+        raise BadInput(f"--minutes must be positive, got {minutes:g}")
+    speeds = _speeds(speeds_file, terrain_factor)
+    scenarios = ("current", "planned") if scenario == "both" else (scenario,)
+    cat = _catalog(ctx)
+    try:
+        layers_ = {k: cat.load(k) for k in ("townships", "roads", "expressways", "interchanges")}
+        rows, kpi, changes, nets = acc.highway_access(
+            layers_["townships"], layers_["roads"], layers_["expressways"], layers_["interchanges"],
+            minutes=minutes, scenarios=scenarios, speeds=speeds, access_kmh=access_speed,
+            class_field=class_field)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    _print_access(rows, kpi, changes, minutes, scenarios)
+    if out is not None:
+        _write_access(out, rows, kpi, changes, overwrite)
+
+
+_SCENARIO_ZH = {"current": "现状", "planned": "规划"}
+
+
+def _print_access(rows, kpi, changes, minutes, scenarios):
+    table = Table(title=f"乡镇到最近高速出入口的行车时间（阈值 {minutes:g} 分钟）", title_justify="left")
+    for col in ("名称", "类型", *[f"{_SCENARIO_ZH[s]}(分钟)" for s in scenarios], "最近出入口", "达标"):
+        table.add_column(col, no_wrap=True)
+    by = {s: rows[rows["scenario"] == s].set_index("name") for s in scenarios}
+    last = scenarios[-1]
+    for name, r in by[last].iterrows():
+        mins = [("不可达" if pd.isna(by[s].at[name, "minutes"]) else f"{by[s].at[name, 'minutes']:.1f}")
+                for s in scenarios]
+        table.add_row(str(name), str(r.get("type", "")), *mins, str(r["entrance"] or "—"),
+                      " / ".join("是" if by[s].at[name, "within"] else "否" for s in scenarios))
+    out.print(table)
+    for k in kpi.itertuples():
+        click.echo(f"乡镇{minutes:g}分钟上高速比例（{_SCENARIO_ZH[k.scenario]}）: {k.share * 100:.1f} % "
+                   f"({k.within}/{k.townships}) (目标 ≥ {k.target * 100:.0f} %) "
+                   f"{'达标' if k.meets_target else '未达标'}")
+    if len(changes):
+        click.echo("规划后变化的乡镇: " + ", ".join(
+            f"{r.name} {r.minutes_current:.1f}→{r.minutes_planned:.1f} 分钟" for r in changes.itertuples()))
+
+
+def _write_access(path: Path, rows, kpi, changes, overwrite):
+    fmt = export._SUFFIX_FORMAT.get(path.suffix.lower())
+    try:
+        if fmt == "csv":
+            written = export.write(rows, path, "csv", overwrite=overwrite, headers="raw")
+        elif fmt == "xlsx":
+            written = export.write({"乡镇": rows, "KPI": kpi, "变化": changes}, path, overwrite=overwrite)
+        elif fmt == "gpkg":
+            written = export.write({"access": rows, "kpi": kpi, "changes": changes}, path, overwrite=overwrite)
+        else:
+            raise InputError("write access results as .csv, .xlsx or .gpkg", path)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    click.echo(f"wrote {written}")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, InputWarning):
         click.echo(f"warning: {message}", err=True)

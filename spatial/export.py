@@ -408,19 +408,19 @@ def write(data, path, format: str | None = None, *, crs=4490, encoding: str = "u
             raise InputError(f"{name!r} is not a table or layer", path)
         if isinstance(df, gpd.GeoDataFrame) and df.crs is None:
             raise InputError(f"layer {name!r} has no coordinate system", path)
-    if fmt in ("shp", "gpkg", "geojson"):
+    if fmt in ("shp", "geojson"):
         for name, df in frames.items():
             if not isinstance(df, gpd.GeoDataFrame):
-                raise InputError(f"{name!r} is a table without geometry; export it as csv or xlsx", path)
-        frames = {n: df.to_crs(target_crs) for n, df in frames.items()}
-    elif target_crs.to_epsg() != 4490:
-        frames = {n: df.to_crs(target_crs) if isinstance(df, gpd.GeoDataFrame) else df
-                  for n, df in frames.items()}
+                raise InputError(f"{name!r} is a table without geometry; export it as csv, xlsx "
+                                 f"or gpkg", path)
+    # GeoPackage takes plain tables too (as attribute tables)
+    frames = {n: df.to_crs(target_crs) if isinstance(df, gpd.GeoDataFrame) else df
+              for n, df in frames.items()}
 
     if fmt == "gpkg":
         with atomic_path(path, overwrite, keep_existing=add) as tmp:
-            for name, gdf in frames.items():
-                pyogrio.write_dataframe(gdf, tmp, layer=str(name), driver="GPKG")
+            for name, df in frames.items():
+                pyogrio.write_dataframe(df, tmp, layer=str(name), driver="GPKG")
         return path
     if fmt == "xlsx":
         return _write_xlsx(frames, path, headers, overwrite)

@@ -197,7 +197,9 @@ def test_kpi_table_to_xlsx_and_csv(tmp_path):
     assert [c.value for c in ws[1]] == ["情景", "比例", "目标"]
     assert [c.value for c in ws[3]] == ["planned", 0.65, 0.6]
     with pytest.raises(InputError, match="table without geometry"):
-        export.write(kpi, tmp_path / "kpi.gpkg")
+        export.write(kpi, tmp_path / "kpi.zip")
+    gpkg = export.write({"kpi": kpi}, tmp_path / "kpi.gpkg")            # an attribute table
+    assert list(pyogrio.read_dataframe(gpkg, layer="kpi")["share"]) == [0.52, 0.65]
 
 
 def test_xlsx_of_layers_gives_coordinates_not_wkt(tmp_path, layer):
