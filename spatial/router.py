@@ -19,15 +19,30 @@ def csr_from_edges(u, v, w, n: int) -> csr_matrix:
     v = np.asarray(v, np.int64)
     w = np.asarray(w, float)
     if len(u):
-        order = np.lexsort((w, v, u))
-        u, v, w = u[order], v[order], w[order]
-        first = np.ones(len(u), bool)
-        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-        u, v, w = u[first], v[first], w[first]
+        key = u * n + v
+        order = np.argsort(key, kind="stable")
+        key, w = key[order], w[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        w = np.minimum.reduceat(w, starts)
+        key = key[starts]
+        u, v = key // n, key % n
     indptr = np.zeros(n + 1, np.int64)
-    np.add.at(indptr, u + 1, 1)
-    indptr = np.cumsum(indptr)
+    indptr[1:] = np.cumsum(np.bincount(u, minlength=n))
     return csr_matrix((w, v.astype(np.int32), indptr), shape=(n, n))
+
+
+def _with_super_row(base: csr_matrix, targets: np.ndarray, offsets: np.ndarray) -> csr_matrix:
+    """``base`` plus one extra node (the last) with edges to ``targets`` weighted ``offsets``."""
+    n = base.shape[0]
+    order = np.argsort(targets, kind="stable")
+    t, o = targets[order], offsets[order]
+    first = np.r_[True, t[1:] != t[:-1]]
+    starts = np.flatnonzero(first)
+    o = np.minimum.reduceat(o, starts) if len(o) else o
+    t = t[starts]
+    indptr = np.concatenate([base.indptr, [base.indptr[-1] + len(t)]])
+    return csr_matrix((np.concatenate([base.data, o]), np.concatenate([base.indices, t.astype(base.indices.dtype)]),
+                       indptr), shape=(n + 1, n + 1))
 
 
 def _roots(pred: np.ndarray, super_node: int) -> np.ndarray:
@@ -62,27 +77,32 @@ class Router:
     def from_network(cls, net) -> "Router":
         return cls(net.edge_u, net.edge_v, net.edge_minutes, net.n_nodes)
 
+    def _base(self, reverse: bool) -> csr_matrix:
+        """The graph (reversed for distances *to* targets) as CSR, built once."""
+        key = "_csr_rev" if reverse else "_csr_fwd"
+        if getattr(self, key, None) is None:
+            u, v = (self.v, self.u) if reverse else (self.u, self.v)
+            setattr(self, key, csr_from_edges(u, v, self.w, self.n))
+        return getattr(self, key)
+
     def _search(self, sources, offsets, reverse: bool, limit: float):
         sources = np.asarray(sources, np.int64)
         offsets = np.zeros(len(sources)) if offsets is None else np.asarray(offsets, float)
-        s = self.n                                   # the virtual super-node
-        su, sv = (self.v, self.u) if reverse else (self.u, self.v)
-        u = np.concatenate([su, np.full(len(sources), s)])
-        v = np.concatenate([sv, sources])
-        w = np.concatenate([self.w, offsets])
-        graph = csr_from_edges(u, v, w, self.n + 1)
-        dist, pred = dijkstra(graph, directed=True, indices=s, return_predecessors=True, limit=limit)
-        roots = _roots(pred, s)[: self.n]
-        # map the reaching source node back to the index of the source list (first wins on ties
-        # of the same node listed twice: the smaller offset is the one kept by csr_from_edges)
-        best = {}
-        for i in np.argsort(offsets, kind="stable"):
-            best.setdefault(int(sources[i]), int(i))
+        if len(sources) == 0:
+            raise ValueError("no sources to search from")
+        # each node listed as a source answers for the list entry with the smallest offset
         lookup = np.full(self.n, -1, np.int64)
-        keys = np.fromiter(best.keys(), np.int64, len(best))
-        lookup[keys] = np.fromiter(best.values(), np.int64, len(best))
-        which = np.where(roots >= 0, lookup[np.maximum(roots, 0)], -1)
-        return dist[: self.n], which
+        for i in np.argsort(offsets, kind="stable")[::-1]:
+            lookup[sources[i]] = i
+        base = self._base(reverse)
+        if not offsets.any():
+            dist, _, src = dijkstra(base, directed=True, indices=np.unique(sources), min_only=True,
+                                    return_predecessors=True, limit=limit)
+            return dist, np.where(src >= 0, lookup[np.maximum(src, 0)], -1)
+        graph = _with_super_row(base, sources, offsets)
+        dist, pred = dijkstra(graph, directed=True, indices=self.n, return_predecessors=True, limit=limit)
+        roots = _roots(pred, self.n)[: self.n]
+        return dist[: self.n], np.where(roots >= 0, lookup[np.maximum(roots, 0)], -1)
 
     def to_nearest(self, targets, offsets=None, limit: float = np.inf):
         """Minutes from every node to its nearest target, and that target's index.
