@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/qxg layers list
 	$(BIN)/qxg layers validate
 	$(BIN)/qxg export --all --crs 4544 --out exports/qxg_layers.gpkg --overwrite
+	$(BIN)/qxg map --out maps
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

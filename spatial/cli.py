@@ -436,6 +436,31 @@ def _write_access(path: Path, rows, kpi, changes, overwrite):
     click.echo(f"wrote {written}")
 
 
+@cli.command("map")
+@click.argument("themes", nargs=-1, metavar="[THEME ...]")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("maps"), show_default=True,
+              help="Folder for the HTML maps and index.html.")
+@click.option("--basemap", type=click.Choice(["none", "osm", "tianditu-vec", "tianditu-img", "amap"]),
+              default="none", show_default=True, help="Background tiles (none works fully offline).")
+@click.option("--tianditu-key", envvar="TIANDITU_KEY", help="天地图 key (default: $TIANDITU_KEY).")
+@click.pass_context
+def map_cmd(ctx, themes, out, basemap, tianditu_key):
+    """Write interactive maps: overview, access, agriculture, sanqu (三区三线), and index.html.
+
+    With no THEME all themes are drawn whose layers exist. Maps open offline from file://.
+    """
+    from . import maps
+    try:
+        written, skipped = maps.write_maps(themes or None, out, layers=ctx.obj["layers"],
+                                           basemap=basemap, tianditu_key=tianditu_key)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    for path in written:
+        click.echo(f"wrote {path}")
+    for theme, reason in skipped.items():
+        click.echo(f"skipped {theme}: {reason}", err=True)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, InputWarning):
         click.echo(f"warning: {message}", err=True)

@@ -31,8 +31,8 @@ def _environment() -> dict[str, str]:
         if re.match(r"^\s{2}- pip:\s*$", stripped):
             in_pip = True
             continue
-        m = re.match(r"^\s{2}- (\S.*)$", stripped)
-        if m and not in_pip:
+        m = re.match(r"^\s{2}- (\S.*)$", stripped) or (in_pip and re.match(r"^\s{6}- ([^-].*)$", stripped))
+        if m:
             name, spec = _split(m.group(1))
             if name not in ("python", "pip"):
                 deps[name] = spec

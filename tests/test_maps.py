@@ -1,0 +1,185 @@
+"""Maps: styling functions, the GCJ-02 shift, offline HTML, and a browser test in Chromium."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import Point
+
+from spatial import chinacoords, cli, maps, settings
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("QXG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(autouse=True)
+def no_user_layers(monkeypatch):
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+
+
+# ------------------------------------------------------------------ styling
+@pytest.mark.parametrize("minutes,color", [(0, "#1a9850"), (15, "#1a9850"), (15.01, "#91cf60"), (30, "#91cf60"),
+                                           (44.9, "#fee08b"), (60, "#fc8d59"), (61, "#d73027"),
+                                           (float("nan"), maps.UNREACHABLE_COLOR), (None, maps.UNREACHABLE_COLOR)])
+def test_minutes_color(minutes, color):
+    assert maps.minutes_color(minutes) == color
+
+
+def test_road_and_point_styles():
+    assert maps.road_style("二级公路") == {"color": "#f16913", "weight": 2.6, "opacity": 0.9}
+    assert maps.road_style("二级公路", approximate=True)["dashArray"] == "2 5"
+    assert maps.road_style("高速公路", planned=True)["dashArray"] == "8 6"
+    assert maps.road_style("unknown")["color"] == "#9e9e9e"
+    assert maps.point_style("#123456", hollow=True)["fillOpacity"] == 0.0
+
+
+def test_gcj02_shift_only_for_amap():
+    lon, lat = np.array([105.28]), np.array([27.30])
+    assert maps.shift_for_basemap(lon, lat, "none") == (pytest.approx(lon), pytest.approx(lat))
+    glon, glat = chinacoords.wgs84_to_gcj02(lon, lat)
+    slon, slat = maps.shift_for_basemap(lon, lat, "amap")
+    assert (slon, slat) == (pytest.approx(glon), pytest.approx(glat))
+    gdf = gpd.GeoDataFrame({"name": ["点"]}, geometry=[Point(105.28, 27.30)], crs=4490)
+    data = maps.display_geojson(gdf, ["name"], basemap="amap")
+    x, y = data["features"][0]["geometry"]["coordinates"]
+    assert (x, y) == (pytest.approx(glon[0], abs=1e-5), pytest.approx(glat[0], abs=1e-5))
+    assert abs(x - 105.28) > 1e-3            # the shift is hundreds of metres
+
+
+def test_display_geojson_keeps_values_raw_and_rounds():
+    gdf = gpd.GeoDataFrame({"name": ["<b>x</b>"], "n": [np.int64(3)], "v": [np.nan]},
+                           geometry=[Point(105.123456789, 27.987654321)], crs=4490)
+    f = maps.display_geojson(gdf, ["name", "n", "v"])["features"][0]
+    assert f["properties"] == {"name": "<b>x</b>", "n": 3, "v": None}
+    assert list(f["geometry"]["coordinates"]) == [pytest.approx(105.12346, abs=1e-9),
+                                                  pytest.approx(27.98765, abs=1e-9)]
+
+
+def test_offline_page_and_basemaps(tmp_path, mini_county):
+    written, skipped = maps.write_maps(["overview"], tmp_path / "m", layers=mini_county["folder"])
+    page = (tmp_path / "m" / "overview.html").read_text("utf-8")
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']?https?://", page)
+    assert "Leaflet" in page and "qxg.layer" in page
+    written, _ = maps.write_maps(["overview"], tmp_path / "o", layers=mini_county["folder"], basemap="osm")
+    assert "tile.openstreetmap.org" in (tmp_path / "o" / "overview.html").read_text("utf-8")
+    from spatial.errors import InputError
+    with pytest.raises(InputError, match="天地图 basemaps need a key"):
+        maps.write_maps(["overview"], tmp_path / "t", layers=mini_county["folder"], basemap="tianditu-vec")
+    written, _ = maps.write_maps(["overview"], tmp_path / "t", layers=mini_county["folder"],
+                                 basemap="tianditu-img", tianditu_key="KEY123")
+    assert "tk=KEY123" in (tmp_path / "t" / "overview.html").read_text("utf-8")
+    with pytest.raises(InputError, match="unknown map theme"):
+        maps.write_maps(["weather"], tmp_path / "x")
+
+
+def test_bundled_maps_are_small(tmp_path):
+    written, skipped = maps.write_maps(None, tmp_path)
+    assert (tmp_path / "overview.html") in written and (tmp_path / "index.html") in written
+    for path in written:
+        assert path.stat().st_size < 5 * 2**20
+
+
+def test_cli_map_command(tmp_path, capsys, mini_county):
+    code = cli.main(["--layers", str(mini_county["folder"]), "map", "access", "coverage", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"wrote {tmp_path / 'access.html'}" in captured.out
+    assert "skipped coverage" in captured.err
+    assert cli.main(["map", "--basemap", "tianditu-vec", "--out", str(tmp_path)]) == 2
+
+
+# ------------------------------------------------------------------ browser
+def _png_colors(path: Path) -> int:
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(path) as src:
+            img = src.read()
+    flat = img[:3].reshape(3, -1).T
+    return len(np.unique(flat[:: 7], axis=0))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if os.environ.get("QXG_SKIP_BROWSER"):
+        pytest.skip("QXG_SKIP_BROWSER is set")
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (.ci/run does) "
+                    f"or set QXG_CHROMIUM / QXG_SKIP_BROWSER")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _open(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    log = {"errors": [], "external": [], "dialogs": []}
+    page.on("console", lambda m: log["errors"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    page.on("dialog", lambda d: (log["dialogs"].append(d.message), d.dismiss()))
+
+    def block(route):
+        if route.request.url.startswith(("http://", "https://")):
+            log["external"].append(route.request.url)
+            return route.abort()
+        return route.continue_()
+
+    page.route("**/*", block)
+    page.goto(path.resolve().as_uri())
+    if path.name != "index.html":
+        page.wait_for_selector(".leaflet-container")
+        page.wait_for_timeout(500)
+    return page, log
+
+
+def test_every_map_loads_offline_in_chromium(browser, tmp_path, mini_county):
+    # a county feature named like an attack must show as text
+    t = mini_county["townships"]
+    t.loc[3, "name"] = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    t.to_file(mini_county["folder"] / "townships.geojson")
+    written, _ = maps.write_maps(None, tmp_path, layers=mini_county["folder"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    expected = {"overview": {"区界", "国省干线及县乡道", "高速公路", "高速出入口", "乡镇驻地"},
+                "access": {"等时圈（现状出入口）", "区界", "乡镇驻地（按现状行车时间着色）"}}
+    for path in written:
+        page, log = _open(browser, path)
+        shot = ARTIFACTS / f"{path.stem}.png"
+        page.screenshot(path=str(shot))
+        assert log["errors"] == [], (path.name, log["errors"])
+        assert log["external"] == [], (path.name, log["external"])
+        assert log["dialogs"] == [], (path.name, log["dialogs"])
+        if path.stem == "index":
+            assert page.locator("a").count() == len(written) - 1
+            continue
+        assert page.evaluate("typeof L") == "object" and page.evaluate("L.version") == "1.9.4"
+        overlays = set(page.locator(".leaflet-control-layers-overlays label").all_inner_texts())
+        assert expected[path.stem] <= {o.strip() for o in overlays}, overlays
+        assert _png_colors(shot) > 20, f"{shot} looks blank"
+        page.close()
+    # open the popup of the hostile feature and read it back as text
+    page, log = _open(browser, tmp_path / "overview.html")
+    text = page.evaluate("""() => {
+        let found = null;
+        document.querySelectorAll('.leaflet-container').forEach(() => {});
+        for (const k of Object.keys(window)) {
+            const v = window[k];
+            if (v && v.eachLayer && v.getLayers && !v._container) {
+                v.eachLayer(l => { if (l.feature && String(l.feature.properties.name).startsWith('<script>')) {
+                    l.openPopup(); found = document.querySelector('.leaflet-popup-content').innerText; } });
+            }
+        }
+        return found;
+    }""")
+    assert text is not None and "<script>alert(1)</script>" in text
+    assert page.locator(".leaflet-popup-content script, .leaflet-popup-content img").count() == 0
+    assert log["dialogs"] == [] and log["errors"] == []
