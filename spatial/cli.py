@@ -25,7 +25,7 @@ from .load import read
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -106,7 +106,7 @@ def layers_list(ctx, fmt):
     for r in rows:
         table.add_row(r["id"], r["名称"], r["kind"], "—" if r["features"] is None else str(r["features"]),
                       r["crs"], r["data_status"], r["origin"])
-    out.print(table)
+    console.print(table)
 
 
 @layers.command("show")
@@ -148,7 +148,7 @@ def layers_show(ctx, layer_id):
     grid.add_column()
     for key, value in lines:
         grid.add_row(key, value)
-    out.print(grid)
+    console.print(grid)
 
 
 def _validate_one(label, loader) -> tuple[bool, list[str]]:
@@ -410,7 +410,7 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
                 for s in scenarios]
         table.add_row(str(name), str(r.get("type", "")), *mins, str(r["entrance"] or "—"),
                       " / ".join("是" if by[s].at[name, "within"] else "否" for s in scenarios))
-    out.print(table)
+    console.print(table)
     for k in kpi.itertuples():
         click.echo(f"乡镇{minutes:g}分钟上高速比例（{_SCENARIO_ZH[k.scenario]}）: {k.share * 100:.1f} % "
                    f"({k.within}/{k.townships}) (目标 ≥ {k.target * 100:.0f} %) "
@@ -459,6 +459,124 @@ def map_cmd(ctx, themes, out, basemap, tianditu_key):
         click.echo(f"wrote {path}")
     for theme, reason in skipped.items():
         click.echo(f"skipped {theme}: {reason}", err=True)
+
+
+@cli.group()
+def check():
+    """Compliance checks."""
+
+
+CHECKABLE = ("parks", "roads", "expressways", "interchanges", "reservoirs", "health_facilities")
+
+
+@check.command("sanqu-sanxian")
+@click.option("--layer", "layer_list", default=",".join(CHECKABLE), show_default=True,
+              help="Comma-separated layers to check.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), help="Rules table (CSV) to use instead of the default.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write results: .gpkg (layer 'conflicts'), .csv or .xlsx.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.pass_context
+def check_sanqu(ctx, layer_list, rules_file, out, overwrite):
+    """Check features against 生态保护红线, 永久基本农田 and 城镇开发边界 (三区三线)."""
+    from . import overlay
+    cat = _catalog(ctx)
+    wanted = [x.strip() for x in layer_list.split(",") if x.strip()]
+    try:
+        rules = overlay.load_rules(rules_file)
+        for w in wanted:
+            cat.get(w)
+        layers_ = {w: cat.load(w) for w in wanted if cat.get(w).exists}
+        lines = {k: cat.load(k) for k in overlay.CONTROL_LINES if cat.get(k).exists}
+        if not lines:
+            raise InputError("no 三区三线 layer (eco_redline, basic_farmland, urban_boundary) is available",
+                             hint="supply them with --layers DIR (county files named CZKFBJ/STBHHX/YJJBNT work)")
+        if not layers_:
+            raise InputError(f"none of the layers to check has data: {', '.join(wanted)}")
+        table, conflicts = overlay.check(layers_, lines, rules)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    missing = [w for w in wanted if w not in layers_]
+    if missing:
+        click.echo(f"not checked (no data): {', '.join(missing)}", err=True)
+    hits = table[table["verdict"] != ""]
+    summary = Table(title="三区三线 冲突检查", title_justify="left")
+    for col in ("图层", "名称", "管控线", "面积(亩)", "长度(米)", "比例", "判定"):
+        summary.add_column(col)
+    for r in hits.itertuples():
+        summary.add_row(r.layer, r.name, r.line_zh, f"{r.inside_mu:.1f}" if r.inside_mu else "—",
+                        f"{r.inside_m:.0f}" if r.inside_m else "—", f"{r.share * 100:.1f} %", r.verdict)
+    console.print(summary)
+    click.echo(f"checked {len(table) // max(len(lines), 1)} features against {len(lines)} line(s): "
+               f"{len(hits)} finding(s), {int((hits['severity'] == 'conflict').sum())} conflict(s)")
+    if out is not None:
+        try:
+            fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
+            if fmt == "gpkg":
+                written = export.write({"conflicts": conflicts, "checks": table}, out, overwrite=overwrite)
+            elif fmt == "xlsx":
+                written = export.write({"检查结果": table, "冲突": conflicts}, out, overwrite=overwrite)
+            elif fmt == "csv":
+                written = export.write(table, out, "csv", overwrite=overwrite, headers="raw")
+            else:
+                raise InputError("write check results as .gpkg, .csv or .xlsx", out)
+        except InputError as exc:
+            raise BadInput(exc.line) from exc
+        click.echo(f"wrote {written}")
+
+
+@cli.group()
+def zones():
+    """532/211 area accounting."""
+
+
+@zones.command("summary")
+@click.option("--plots", type=click.Path(path_type=Path), help="The county's planting plots (polygons with a crop field).")
+@click.option("--crop-field", default="crop", show_default=True)
+@click.option("--township-field", default="township", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Write the tables: .xlsx or .csv.")
+@click.option("--overwrite", is_flag=True)
+@click.pass_context
+def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
+    """刺梨/茶叶/蔬菜 area by township (亩, 万亩) against 50/30/20 万亩; livestock against 211 targets."""
+    from . import overlay
+    cat = _catalog(ctx)
+    try:
+        source = read(plots) if plots else (cat.load("agri_zones") if cat.get("agri_zones").exists else None)
+        towns = cat.load("township_areas") if cat.get("township_areas").exists else None
+        tables = {}
+        if source is not None:
+            by, totals = overlay.crop_summary(source, crop_field=crop_field, township_field=township_field,
+                                              townships=towns)
+            tables["532_by_township"], tables["532_totals"] = by, totals
+        if cat.get("livestock").exists:
+            live = cat.load("livestock")
+            if {"animal", "capacity"} <= set(live.columns):
+                tables["211"] = overlay.livestock_summary(live)
+        if not tables:
+            raise InputError("no planting zones or plots to account for",
+                             hint="give --plots FILE or supply agri_zones with --layers DIR")
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    if "532_totals" in tables:
+        for r in tables["532_totals"].itertuples():
+            target = f"{r.target_wanmu:g} 万亩" if pd.notna(r.target_wanmu) else "—"
+            click.echo(f"{r.crop}: {r.area_mu:,.1f} 亩 = {r.area_wanmu:.3f} 万亩 (规划目标 {target})")
+    if "211" in tables:
+        for r in tables["211"].itertuples():
+            click.echo(f"{r.animal}: {r.capacity:,.0f} (规划目标 {r.target:,.0f} {r.unit}; "
+                       f"{r.with_capacity}/{r.parks} 个园区有规模数据)")
+    if out is not None:
+        try:
+            fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
+            if fmt == "xlsx":
+                written = export.write(tables, out, overwrite=overwrite)
+            elif fmt == "csv":
+                written = export.write(next(iter(tables.values())), out, "csv", overwrite=overwrite)
+            else:
+                raise InputError("write the summary as .xlsx or .csv", out)
+        except InputError as exc:
+            raise BadInput(exc.line) from exc
+        click.echo(f"wrote {written}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

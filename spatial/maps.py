@@ -449,7 +449,7 @@ def agriculture_map(cat: Catalog, basemap="none", tianditu_key=None):
 
 
 def sanqu_map(cat: Catalog, basemap="none", tianditu_key=None):
-    L = _load_some(cat, ["boundary", "eco_redline", "basic_farmland", "urban_boundary", "parks"])
+    L = _load_some(cat, ["boundary", "eco_redline", "basic_farmland", "urban_boundary"])
     if not any(k in L for k in CONTROL_STYLES):
         return None
     b = MapBuilder("三区三线", "生态保护红线、永久基本农田、城镇开发边界", _bounds(L), basemap, tianditu_key)
@@ -460,9 +460,25 @@ def sanqu_map(cat: Catalog, basemap="none", tianditu_key=None):
             b.add(L[layer_id], label, fields=["name"], labels={"name": "名称"}, simplify_m=10,
                   style={"color": color, "weight": 1.2, "fillColor": color, "fillOpacity": opacity})
             items.append({"color": color, "label": label})
-    if "parks" in L:
-        b.add(L["parks"], "产业园区", fields=["name"], labels={"name": "名称"}, search="name",
+    from .overlay import CONTROL_LINES, check
+    checked = _load_some(cat, ["parks", "roads", "expressways", "interchanges", "reservoirs"])
+    if "parks" in checked:
+        b.add(checked["parks"], "产业园区", fields=["name"], labels={"name": "名称"}, search="name",
               style={"color": "#222222", "weight": 1.5, "fillOpacity": 0.0})
+    lines = {k: L[k] for k in CONTROL_LINES if k in L}
+    if checked and lines:
+        _, conflicts = check(checked, lines)
+        if len(conflicts):
+            b.add(conflicts, "冲突部分", search="name",
+                  fields=["name", "layer", "line", "area_mu", "length_m", "share", "verdict", "severity"],
+                  labels={"name": "名称", "layer": "图层", "line": "管控线", "area_mu": "面积(亩)",
+                          "length_m": "长度(米)", "share": "比例", "verdict": "判定", "severity": "级别"},
+                  tooltip=["name", "verdict"],
+                  style_fn=lambda r: {**point_style("#000000", 7), "color": "#000000", "weight": 3,
+                                      "fillColor": "#ff0000" if r["severity"] == "conflict" else "#ff9900",
+                                      "fillOpacity": 0.7, "dashArray": "4 3"},
+                  legend={"title": "检查结果", "items": [{"color": "#ff0000", "label": "冲突"},
+                                                         {"color": "#ff9900", "label": "需论证"}]})
     b.legend.append({"title": "三线", "items": items})
     return b.finish()
 
