@@ -1,0 +1,209 @@
+"""Coverage: buffers against πr², unions against geopandas, shares on grids, MCLP by enumeration."""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import LineString, Point, box
+
+from spatial import coverage, network, settings
+from spatial.errors import InputError
+
+CRS = "EPSG:4544"
+X, Y = 530000.0, 3020000.0
+
+
+def pts(*xy, **cols):
+    return gpd.GeoDataFrame(cols or {"name": [f"p{i}" for i in range(len(xy))]},
+                            geometry=[Point(X + a, Y + b) for a, b in xy], crs=CRS)
+
+
+@pytest.mark.parametrize("text,metres", [("500m", 500), ("1.5km", 1500), ("300 米", 300), ("2公里", 2000)])
+def test_parse_distance(text, metres):
+    assert coverage.parse_distance(text) == metres
+
+
+@pytest.mark.parametrize("bad", ["500", 500, "five hundred", "-3m", "0m"])
+def test_parse_distance_refuses(bad):
+    with pytest.raises(InputError):
+        coverage.parse_distance(bad)
+
+
+@pytest.mark.parametrize("quad_segs", [8, 16, 64])
+def test_buffer_area_against_pi_r_squared(quad_segs):
+    r = 800.0
+    out = coverage.buffers(pts((0, 0)).to_crs(4490), r, quad_segs=quad_segs)
+    area = out.to_crs(CRS).area.iloc[0]
+    n = 4 * quad_segs
+    # an inscribed n-gon falls short of the circle by about (2π/n)²/6 of its area
+    assert abs(area - math.pi * r * r) / (math.pi * r * r) <= (2 * math.pi / n) ** 2 / 6 * 1.05
+    assert out["area_km2"].iloc[0] == pytest.approx(area / 1e6, abs=1e-4)
+
+
+def test_union_of_overlapping_buffers_matches_geopandas():
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 20000, (400, 2))
+    p = pts(*map(tuple, xy))
+    ours = coverage.buffers(p, 700, dissolve=True).to_crs(CRS).geometry.iloc[0]
+    ref = p.buffer(700, quad_segs=16).union_all()          # independent: geopandas, one by one
+    assert abs(ours.area - ref.area) / ref.area < 1e-3
+    assert ours.symmetric_difference(ref).area / ref.area < 2e-3
+    lines = gpd.GeoDataFrame(geometry=[LineString([(X + i * 50, Y), (X + i * 50 + 300, Y + 300)]) for i in range(1200)], crs=CRS)
+    ours_l = coverage.union_buffers(lines.geometry.values, 100)
+    ref_l = lines.buffer(100).union_all()
+    assert abs(ours_l.area - ref_l.area) / ref_l.area < 1e-9
+
+
+def test_protection_zones_need_distances_and_make_rings():
+    res = pts((0, 0), name=["倒天河水库"])
+    z = coverage.protection_zones(res, 300, 2000).to_crs(CRS)
+    first, second = z.geometry.iloc[0], z.geometry.iloc[1]
+    assert list(z["level"]) == ["一级保护区", "二级保护区"]
+    assert first.area == pytest.approx(math.pi * 300 ** 2, rel=2e-3)
+    assert second.area == pytest.approx(math.pi * (2300 ** 2 - 300 ** 2), rel=2e-3)
+    assert first.intersection(second).area < 1.0
+    with pytest.raises(InputError, match="positive"):
+        coverage.protection_zones(res, 0, 2000)
+
+
+def test_coverage_shares_on_a_grid():
+    # four 1 km townships in a row; one service area covers exactly the first one and half the second
+    towns = gpd.GeoDataFrame({"name": list("ABCD"), "population": [1000, 2000, 0, 500]},
+                             geometry=[box(X + i * 1000, Y, X + (i + 1) * 1000, Y + 1000) for i in range(4)], crs=CRS)
+    area = gpd.GeoDataFrame(geometry=[box(X, Y, X + 1500, Y + 1000)], crs=CRS)
+    table, gaps = coverage.coverage_stats(area, towns)
+    t = table.set_index("name")
+    assert list(t["covered_pct"]) == [100.0, 50.0, 0.0, 0.0]
+    assert t.at["B", "covered_km2"] == pytest.approx(0.5)
+    assert t.at["B", "covered_population"] == 1000 and np.isnan(t.at["C", "covered_pop_pct"])
+    g = gaps.to_crs(CRS).dissolve("township").area
+    assert g["B"] == pytest.approx(5e5) and g["C"] == pytest.approx(1e6) and "A" not in g.index
+
+
+def _population_raster(path, crs="EPSG:4544", value=10.0, origin=(X - 500, Y + 1500), cell=100.0, size=(30, 60)):
+    data = np.full(size, value, dtype="float32")
+    with rasterio.open(path, "w", driver="GTiff", height=size[0], width=size[1], count=1, dtype="float32",
+                       crs=crs, transform=from_origin(origin[0], origin[1], cell, cell), nodata=-1) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_population_raster_sums_and_other_crs(tmp_path):
+    towns = gpd.GeoDataFrame({"name": ["A", "B"]},
+                             geometry=[box(X, Y, X + 1000, Y + 1000), box(X + 1000, Y, X + 2000, Y + 1000)], crs=CRS)
+    area = gpd.GeoDataFrame(geometry=[box(X, Y, X + 1500, Y + 1000)], crs=CRS)
+    r = _population_raster(tmp_path / "pop.tif")
+    table, _ = coverage.coverage_stats(area, towns, population_raster=r)
+    assert list(table["population"]) == [1000, 1000]                 # 100 cells × 10 people
+    assert list(table["covered_population"]) == [1000, 500]
+    # the same population in Web Mercator: the layers are transformed, the raster left as is
+    r2 = tmp_path / "pop3857.tif"
+    with rasterio.open(r) as src:
+        from rasterio.warp import calculate_default_transform, reproject, Resampling
+        t, w, h = calculate_default_transform(src.crs, "EPSG:3857", src.width, src.height, *src.bounds)
+        with rasterio.open(r2, "w", driver="GTiff", height=h, width=w, count=1, dtype="float32",
+                           crs="EPSG:3857", transform=t, nodata=-1) as dst:
+            reproject(rasterio.band(src, 1), rasterio.band(dst, 1), resampling=Resampling.nearest)
+    table2, _ = coverage.coverage_stats(area, towns, population_raster=r2)
+    ratio = table2["population"] / table2["population"].sum()
+    assert ratio.to_numpy() == pytest.approx([0.5, 0.5], abs=0.05)
+    far = _population_raster(tmp_path / "far.tif", origin=(X + 50000, Y + 50000))
+    with pytest.raises(InputError, match="does not cover them"):
+        coverage.coverage_stats(area, towns, population_raster=far)
+
+
+def test_facility_counts():
+    areas = gpd.GeoDataFrame(geometry=[box(X, Y, X + 100, Y + 100), box(X + 50, Y, X + 150, Y + 100)], crs=CRS)
+    places = pts((10, 10), (75, 50), (120, 50), (500, 500))
+    assert list(coverage.facility_counts(places, areas)) == [1, 2, 1, 0]
+
+
+def test_health_circles_walk_in_town_and_drive_outside():
+    roads = gpd.GeoDataFrame({"grade": ["三级公路"]}, geometry=[LineString([(X, Y), (X + 30000, Y)])], crs=CRS)
+    net = network.from_layers(roads)
+    fac = pts((0, 0), (20000, 0), name=["社区卫生服务中心", "乡镇卫生院"], setting=["urban", "rural"])
+    circles = coverage.health_circles(fac, net, urban_minutes=15, rural_minutes=30, buffer_m=100)
+    c = circles.to_crs(CRS).set_index("name")
+    # on foot 15 min at 4.5 km/h = 1125 m of road (one way from the end); by road 30 min at 30 km/h = 15 km
+    assert c.loc["社区卫生服务中心"].geometry.bounds[2] - X == pytest.approx(1125 + 100, abs=2)
+    assert c.loc["乡镇卫生院"].geometry.bounds[2] - X == pytest.approx(30000 + 100, abs=2)   # to the road's end
+    assert c.loc["乡镇卫生院"].geometry.bounds[0] - X == pytest.approx(5000 - 100, abs=2)
+    assert set(circles["mode"]) == {"步行", "车行"}
+    with pytest.raises(InputError, match="has no points"):
+        coverage.health_circles(gpd.GeoDataFrame(geometry=[box(X, Y, X + 1, Y + 1)], crs=CRS), net)
+    with pytest.raises(InputError, match="must be positive"):
+        coverage.health_circles(fac, net, rural_minutes=-5)
+
+
+def _enumerate(cover, w, k):
+    return max(w[cover[:, list(c)].any(axis=1)].sum() for c in itertools.combinations(range(cover.shape[1]), k))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mclp_reaches_the_enumerated_optimum(seed):
+    rng = np.random.default_rng(seed)
+    cover = rng.random((40, 9)) < 0.25
+    w = rng.integers(1, 100, 40).astype(float)
+    for k in (1, 2, 3):
+        best = _enumerate(cover, w, k)
+        exact = coverage.choose_sites(cover, w, k, solver="exact")
+        assert exact["cumulative"].iloc[-1] == pytest.approx(best)
+        assert list(exact["gain"]) == sorted(exact["gain"], reverse=True)
+        greedy = coverage.choose_sites(cover, w, k, solver="greedy")
+        assert greedy["cumulative"].iloc[-1] <= best + 1e-9
+        assert greedy["cumulative"].iloc[-1] >= (1 - 1 / math.e) * best - 1e-9
+
+
+def test_greedy_can_miss_the_optimum_that_exact_finds():
+    # classic trap: one big site overlapping two others that together cover more
+    cover = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [1, 0, 1], [0, 1, 0], [0, 0, 1]], bool)
+    w = np.array([10, 10, 10, 10, 9, 9], float)
+    assert coverage.choose_sites(cover, w, 2, solver="greedy")["cumulative"].iloc[-1] == 49
+    assert coverage.choose_sites(cover, w, 2, solver="exact")["cumulative"].iloc[-1] == 58
+
+
+def test_coverage_matrix_over_the_network():
+    roads = gpd.GeoDataFrame({"grade": ["二级公路"]}, geometry=[LineString([(X, Y), (X + 60000, Y)])], crs=CRS)
+    net = network.from_layers(roads)
+    cand = pts((0, 0), (30000, 0))
+    dem = pts((10000, 0), (25000, 0), (50000, 0))
+    m = coverage.coverage_matrix(cand, dem, net, minutes=15)      # 15 km at 60 km/h
+    assert m.tolist() == [[True, False], [False, True], [False, False]]
+    with pytest.raises(InputError, match="k must be between"):
+        coverage.choose_sites(m, [1, 1, 1], 3)
+
+
+def test_cli_coverage_commands(tmp_path, capsys, monkeypatch, mini_county):
+    from spatial import cli
+    import pyogrio
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    folder = mini_county["folder"]
+    x0, y0 = 520000.0, 3010000.0
+    gpd.GeoDataFrame({"name": ["区人民医院", "乙乡卫生院"], "setting": ["urban", "rural"]},
+                     geometry=[Point(x0 + 1000, y0), Point(x0 + 20000, y0 + 15000)], crs=CRS).to_file(folder / "health_facilities.geojson")
+    gpd.GeoDataFrame({"name": ["西区", "东区"], "population": [30000, 10000]},
+                     geometry=[box(x0 - 1000, y0 - 1000, x0 + 10000, y0 + 16000),
+                               box(x0 + 10000, y0 - 1000, x0 + 25000, y0 + 16000)], crs=CRS).to_file(folder / "township_areas.geojson")
+    layers = ["--layers", str(folder)]
+    out = tmp_path / "health.gpkg"
+    code = cli.main(layers + ["coverage", "health", "--suggest", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "service areas: 1 urban (15 min on foot), 1 rural (30 min by road)" in captured.out
+    # uncovered seats: 丁街道 and 丙族乡 (weight 1 each, no population field); any one site adds 1
+    assert re.search(r"suggest (甲镇|丁街道|丙族乡): \+1 covered \(cumulative 1; exact", captured.out)
+    assert {"circles", "coverage", "gaps", "suggested_sites"} <= set(pyogrio.list_layers(out)[:, 0])
+    code = cli.main(layers + ["coverage", "protection", "--layer", "interchanges", "--first", "300m",
+                              "--second", "2km", "--out", str(tmp_path / "p.zip")])
+    captured = capsys.readouterr()
+    assert code == 0 and "一级保护区: 2 zone(s)" in captured.out
+    assert cli.main(layers + ["coverage", "protection", "--first", "300"]) == 2
+    assert cli.main(layers + ["coverage", "health", "--rural-minutes", "-30"]) == 2
+    assert "must be positive" in capsys.readouterr().err
