@@ -20,6 +20,7 @@ from . import settings
 from .access import isochrones, snap_points
 from .errors import InputError
 from .network import Network
+from .overlay import pair_measures
 
 WALK_KMH = 4.5
 _UNITS = {"m": 1.0, "米": 1.0, "km": 1000.0, "公里": 1000.0, "千米": 1000.0}
@@ -64,21 +65,16 @@ def buffers(gdf: gpd.GeoDataFrame, distance_m: float, *, dissolve: bool = False,
 
 
 def union_buffers(geoms, distance_m: float, quad_segs: int = 16):
-    """The union of the buffers of many geometries.
+    """The union of the buffers of many geometries (GEOS cascaded union over an STRtree).
 
-    Points are buffered as one MultiPoint (GEOS merges the circles as it builds them); other
-    geometries are buffered one by one and unioned in spatial chunks, then merged.
+    Buffering a MultiPoint or unioning in spatial chunks was tried and measured slower
+    (``scripts/bench_coverage.py``); this is what ``dissolve`` does too.
     """
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if len(geoms) == 0:
         return shapely.Polygon()
-    if (shapely.get_type_id(geoms) == 0).all():
-        return shapely.buffer(shapely.multipoints(geoms), distance_m, quad_segs=quad_segs)
-    buffered = shapely.buffer(geoms, distance_m, quad_segs=quad_segs)
-    order = np.argsort(shapely.get_x(shapely.centroid(buffered)))
-    chunks = [shapely.union_all(buffered[order[i:i + 500]]) for i in range(0, len(order), 500)]
-    return shapely.union_all(np.array(chunks, dtype=object))
+    return shapely.union_all(shapely.buffer(geoms, distance_m, quad_segs=quad_segs))
 
 
 def protection_zones(sources: gpd.GeoDataFrame, first_m: float, second_m: float,
@@ -238,9 +234,12 @@ def coverage_stats(areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, popu
     covered = shapely.union_all(areas.to_crs(settings.METRIC_CRS).geometry.values) if len(areas) \
         else shapely.Polygon()
     geoms = tz.geometry.values
-    inter = shapely.intersection(geoms, covered)
     area = shapely.area(geoms)
-    cov_area = shapely.area(inter)
+    # the covered area is cut into tiles so each township meets only small, simple pieces
+    parts = tile(covered)
+    pm = pair_measures(gpd.GeoSeries(geoms), gpd.GeoSeries(parts))
+    cov_area = np.minimum(np.bincount(pm["feature"].astype(int), weights=pm["area_m2"], minlength=len(geoms)), area) \
+        if len(pm) else np.zeros(len(geoms))
     table = pd.DataFrame({"name": tz["name"].astype(str).to_numpy() if "name" in tz.columns else np.arange(len(tz)),
                           "area_km2": (area / 1e6).round(3), "covered_km2": (cov_area / 1e6).round(3),
                           "covered_pct": np.round(np.where(area > 0, cov_area / area * 100, 0), 2)})
@@ -258,12 +257,42 @@ def coverage_stats(areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, popu
     if "population" in table.columns:
         p = table["population"].to_numpy(dtype=float)
         table["covered_pop_pct"] = np.round(np.where(p > 0, table["covered_population"] / np.where(p > 0, p, 1) * 100, np.nan), 2)
-    gap_geoms = shapely.difference(geoms, covered)
+    gap_geoms = np.array(geoms, dtype=object)
+    full = cov_area >= area * (1 - 1e-9)
+    gap_geoms[full] = shapely.Polygon()
+    if len(pm):
+        partial = pm[~full[pm["feature"].astype(int).to_numpy()]]
+        counts = partial["feature"].value_counts()
+        single = partial[partial["feature"].map(counts) == 1]
+        f1 = single["feature"].astype(int).to_numpy()
+        gap_geoms[f1] = shapely.difference(geoms[f1], parts[single["zone"].astype(int).to_numpy()])
+        for i, zs in partial[partial["feature"].map(counts) > 1].groupby("feature")["zone"]:
+            gap_geoms[int(i)] = shapely.difference(geoms[int(i)], shapely.union_all(parts[zs.astype(int).to_numpy()]))
     gaps = gpd.GeoDataFrame({"township": table["name"].to_numpy()}, geometry=gap_geoms, crs=settings.METRIC_CRS)
     gaps = gaps[~gaps.geometry.is_empty].explode(index_parts=False)
     gaps = gaps[gaps.geometry.area > 1.0].reset_index(drop=True)
     gaps["area_km2"] = (gaps.geometry.area / 1e6).round(4)
     return table, gaps.to_crs(settings.STORAGE_CRS)
+
+
+def tile(geom, max_vertices: int = 256, _depth: int = 0) -> np.ndarray:
+    """Cut a large, complex polygon into simple pieces by recursive quartering.
+
+    Each quarter is intersected with the part of the polygon in its parent, so the work per
+    level is proportional to the vertices and the whole is O(n log n); pieces stop splitting
+    below ``max_vertices``. The pieces do not overlap and sum to ``geom``.
+    """
+    if geom.is_empty:
+        return np.array([], dtype=object)
+    if shapely.get_num_coordinates(geom) <= max_vertices or _depth >= 16:
+        return np.array(shapely.get_parts(geom), dtype=object)
+    minx, miny, maxx, maxy = geom.bounds
+    mx, my = (minx + maxx) / 2, (miny + maxy) / 2
+    quads = shapely.box([minx, mx, minx, mx], [miny, miny, my, my], [mx, maxx, mx, maxx], [my, my, maxy, maxy])
+    pieces = shapely.intersection(quads, geom)
+    out = [tile(p, max_vertices, _depth + 1) for p in pieces if not p.is_empty]
+    out = np.concatenate(out) if out else np.array([], dtype=object)
+    return out[(shapely.get_dimensions(out) == 2) & (shapely.area(out) > 0)] if len(out) else out
 
 
 # --------------------------------------------------------------------------- facility location
