@@ -483,12 +483,50 @@ def sanqu_map(cat: Catalog, basemap="none", tianditu_key=None):
     return b.finish()
 
 
+def coverage_map(cat: Catalog, basemap="none", tianditu_key=None, urban_minutes: float = 15.0,
+                 rural_minutes: float = 30.0):
+    from .coverage import coverage_stats, health_circles
+    from .network import from_layers
+    L = _load_some(cat, ["boundary", "township_areas", "health_facilities", "roads", "expressways",
+                         "interchanges", "urban_boundary"])
+    if not all(k in L for k in ("health_facilities", "roads")):
+        return None
+    net = from_layers(L["roads"], L.get("expressways"), L.get("interchanges"))
+    circles = health_circles(L["health_facilities"], net, urban_boundary=L.get("urban_boundary"),
+                             urban_minutes=urban_minutes, rural_minutes=rural_minutes)
+    b = MapBuilder("健康服务圈覆盖", f"城市{urban_minutes:g}分钟（步行）与乡村{rural_minutes:g}分钟（车行）",
+                   _bounds(L), basemap, tianditu_key)
+    colors = {"urban": "#3182bd", "rural": "#74c476"}
+    b.add(circles, "服务范围", fields=["name", "setting", "mode", "minutes"],
+          labels={"name": "名称", "setting": "城乡", "mode": "方式", "minutes": "分钟"},
+          style_fn=lambda r: {"color": colors[r["setting"]], "weight": 1, "fillColor": colors[r["setting"]],
+                              "fillOpacity": 0.3},
+          legend={"title": "健康服务圈", "items": [{"color": colors["urban"], "label": f"城市{urban_minutes:g}分钟（步行）"},
+                                                   {"color": colors["rural"], "label": f"乡村{rural_minutes:g}分钟（车行）"}]})
+    spec = None
+    if "township_areas" in L:
+        table, gaps = coverage_stats(circles, L["township_areas"])
+        b.add(gaps, "未覆盖区域", fields=["township", "area_km2"], labels={"township": "乡镇", "area_km2": "面积(km²)"},
+              style={"color": "#a50f15", "weight": 0.8, "fillColor": "#fb6a4a", "fillOpacity": 0.35},
+              legend={"title": "缺口", "items": [{"color": "#fb6a4a", "label": "未覆盖区域"}]})
+        share = table["covered_km2"].sum() / max(table["area_km2"].sum(), 1e-9)
+        spec = {"title": "健康服务圈覆盖（面积）", "rows": [
+            {"label": "覆盖面积比例", "value": f"{share * 100:.1f} %", "ok": bool(share >= 0.999)}],
+            "footer": "规划目标：2025年基本建成城市15分钟、乡村30分钟健康服务圈"}
+    _add_context(b, L)
+    b.add(L["health_facilities"], "医疗卫生设施", fields=["name", "setting"], labels={"name": "名称", "setting": "城乡"},
+          search="name", style=point_style("#cb181d", 6),
+          legend={"title": "设施", "items": [{"kind": "dot", "color": "#cb181d", "label": "医疗卫生设施"}]})
+    return b.finish(kpi=spec)
+
+
 THEMES = {"overview": ("总览", overview_map, "区界、乡镇、公路、高速与出入口、园区、水库"),
           "access": ("上高速时间", access_map, "乡镇驻地到最近高速出入口的行车时间、等时圈、KPI"),
+          "coverage": ("健康服务圈", coverage_map, "城市15分钟、乡村30分钟健康服务圈、未覆盖区域"),
           "agriculture": ("532/211 农业", agriculture_map, "刺梨、茶叶、蔬菜与畜牧产业布局"),
           "sanqu": ("三区三线", sanqu_map, "生态保护红线、永久基本农田、城镇开发边界")}
-#: Themes named in the plan of the maps whose analyses are not in the toolkit yet.
-PENDING = {"coverage": "服务覆盖（健康服务圈）：覆盖分析尚未实现"}
+#: Themes whose analyses are not in the toolkit yet.
+PENDING: dict[str, str] = {}
 
 
 def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None):

@@ -92,7 +92,7 @@ def test_cli_map_command(tmp_path, capsys, mini_county):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert f"wrote {tmp_path / 'access.html'}" in captured.out
-    assert "skipped coverage" in captured.err
+    assert "skipped coverage" in captured.err           # no health facilities in this county
     assert cli.main(["map", "--basemap", "tianditu-vec", "--out", str(tmp_path)]) == 2
 
 
@@ -147,10 +147,20 @@ def test_every_map_loads_offline_in_chromium(browser, tmp_path, mini_county):
     t = mini_county["townships"]
     t.loc[3, "name"] = "<script>alert(1)</script><img src=x onerror=alert(2)>"
     t.to_file(mini_county["folder"] / "townships.geojson")
+    x0, y0 = 520000.0, 3010000.0
+    gpd.GeoDataFrame({"name": ["区人民医院", "乙乡卫生院"], "setting": ["urban", "rural"]},
+                     geometry=[Point(x0 + 1000, y0), Point(x0 + 20000, y0 + 15000)], crs="EPSG:4544") \
+        .to_file(mini_county["folder"] / "health_facilities.geojson")
+    from shapely.geometry import box
+    gpd.GeoDataFrame({"name": ["西区", "东区"]}, geometry=[box(x0 - 1000, y0 - 1000, x0 + 10000, y0 + 16000),
+                                                       box(x0 + 10000, y0 - 1000, x0 + 25000, y0 + 16000)],
+                     crs="EPSG:4544").to_file(mini_county["folder"] / "township_areas.geojson")
     written, _ = maps.write_maps(None, tmp_path, layers=mini_county["folder"])
+    assert {p.stem for p in written} == {"overview", "access", "coverage", "index"}
     ARTIFACTS.mkdir(exist_ok=True)
     expected = {"overview": {"区界", "国省干线及县乡道", "高速公路", "高速出入口", "乡镇驻地"},
-                "access": {"等时圈（现状出入口）", "区界", "乡镇驻地（按现状行车时间着色）"}}
+                "access": {"等时圈（现状出入口）", "区界", "乡镇驻地（按现状行车时间着色）"},
+                "coverage": {"服务范围", "未覆盖区域", "医疗卫生设施"}}
     for path in written:
         page, log = _open(browser, path)
         shot = ARTIFACTS / f"{path.stem}.png"
