@@ -226,6 +226,10 @@ class Catalog:
                          provenance=dict(entry.provenance), origin=entry.origin)
         return gdf
 
+    def load_optional(self, layer_id: str) -> gpd.GeoDataFrame | None:
+        """Like :meth:`load`, but None when the layer has no data file."""
+        return self.load(layer_id) if self.get(layer_id).exists else None
+
     def table(self) -> pd.DataFrame:
         """The catalog as a DataFrame, one row per layer (no data files are read)."""
         rows = []

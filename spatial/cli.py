@@ -64,6 +64,27 @@ def _catalog(ctx) -> catmod.Catalog:
         raise BadInput(exc.line) from exc
 
 
+def _write_tables(out: Path, tables: dict, overwrite: bool, csv_key: str | None = None,
+                  sheet_names: dict | None = None):
+    """Write result tables/layers: all of them to .gpkg or .xlsx (sheets renamed by
+    ``sheet_names``), one (``csv_key``, default the first) to .csv, .zip or .geojson."""
+    fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
+    try:
+        if fmt == "gpkg":
+            written = export.write(tables, out, overwrite=overwrite)
+        elif fmt == "xlsx":
+            named = {(sheet_names or {}).get(k, k): v for k, v in tables.items()}
+            written = export.write(named, out, overwrite=overwrite)
+        elif fmt in ("csv", "shp", "geojson"):
+            written = export.write(tables[csv_key or next(iter(tables))], out, fmt, overwrite=overwrite,
+                                   headers="raw")
+        else:
+            raise InputError("write results as .gpkg, .xlsx, .csv, .zip (shapefile) or .geojson", out)
+    except InputError as exc:
+        raise BadInput(exc.line) from exc
+    click.echo(f"wrote {written}")
+
+
 def _mix_text(mix: dict) -> str:
     if not mix:
         return "—"
@@ -394,7 +415,8 @@ def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_
         raise BadInput(exc.line) from exc
     _print_access(rows, kpi, changes, minutes, scenarios)
     if out is not None:
-        _write_access(out, rows, kpi, changes, overwrite)
+        _write_tables(out, {"access": rows, "kpi": kpi, "changes": changes}, overwrite,
+                      sheet_names={"access": "乡镇", "kpi": "KPI", "changes": "变化"})
 
 
 _SCENARIO_ZH = {"current": "现状", "planned": "规划"}
@@ -419,22 +441,6 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
     if len(changes):
         click.echo("规划后变化的乡镇: " + ", ".join(
             f"{r.name} {r.minutes_current:.1f}→{r.minutes_planned:.1f} 分钟" for r in changes.itertuples()))
-
-
-def _write_access(path: Path, rows, kpi, changes, overwrite):
-    fmt = export._SUFFIX_FORMAT.get(path.suffix.lower())
-    try:
-        if fmt == "csv":
-            written = export.write(rows, path, "csv", overwrite=overwrite, headers="raw")
-        elif fmt == "xlsx":
-            written = export.write({"乡镇": rows, "KPI": kpi, "变化": changes}, path, overwrite=overwrite)
-        elif fmt == "gpkg":
-            written = export.write({"access": rows, "kpi": kpi, "changes": changes}, path, overwrite=overwrite)
-        else:
-            raise InputError("write access results as .csv, .xlsx or .gpkg", path)
-    except InputError as exc:
-        raise BadInput(exc.line) from exc
-    click.echo(f"wrote {written}")
 
 
 @cli.command("map")
@@ -510,19 +516,8 @@ def check_sanqu(ctx, layer_list, rules_file, out, overwrite):
     click.echo(f"checked {len(table) // max(len(lines), 1)} features against {len(lines)} line(s): "
                f"{len(hits)} finding(s), {int((hits['severity'] == 'conflict').sum())} conflict(s)")
     if out is not None:
-        try:
-            fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
-            if fmt == "gpkg":
-                written = export.write({"conflicts": conflicts, "checks": table}, out, overwrite=overwrite)
-            elif fmt == "xlsx":
-                written = export.write({"检查结果": table, "冲突": conflicts}, out, overwrite=overwrite)
-            elif fmt == "csv":
-                written = export.write(table, out, "csv", overwrite=overwrite, headers="raw")
-            else:
-                raise InputError("write check results as .gpkg, .csv or .xlsx", out)
-        except InputError as exc:
-            raise BadInput(exc.line) from exc
-        click.echo(f"wrote {written}")
+        _write_tables(out, {"conflicts": conflicts, "checks": table}, overwrite, csv_key="checks",
+                      sheet_names={"conflicts": "冲突", "checks": "检查结果"})
 
 
 @cli.group()
@@ -542,8 +537,8 @@ def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
     from . import overlay
     cat = _catalog(ctx)
     try:
-        source = read(plots) if plots else (cat.load("agri_zones") if cat.get("agri_zones").exists else None)
-        towns = cat.load("township_areas") if cat.get("township_areas").exists else None
+        source = read(plots) if plots else cat.load_optional("agri_zones")
+        towns = cat.load_optional("township_areas")
         tables = {}
         if source is not None:
             by, totals = overlay.crop_summary(source, crop_field=crop_field, township_field=township_field,
@@ -567,38 +562,12 @@ def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
             click.echo(f"{r.animal}: {r.capacity:,.0f} (规划目标 {r.target:,.0f} {r.unit}; "
                        f"{r.with_capacity}/{r.parks} 个园区有规模数据)")
     if out is not None:
-        try:
-            fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
-            if fmt == "xlsx":
-                written = export.write(tables, out, overwrite=overwrite)
-            elif fmt == "csv":
-                written = export.write(next(iter(tables.values())), out, "csv", overwrite=overwrite)
-            else:
-                raise InputError("write the summary as .xlsx or .csv", out)
-        except InputError as exc:
-            raise BadInput(exc.line) from exc
-        click.echo(f"wrote {written}")
+        _write_tables(out, tables, overwrite)
 
 
 @cli.group()
 def coverage():
     """Service coverage: buffers, protection zones, health service circles, where to add sites."""
-
-
-def _write_tables(out: Path, tables: dict, overwrite: bool, csv_key: str | None = None):
-    fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
-    try:
-        if fmt in ("gpkg", "xlsx"):
-            written = export.write(tables, out, overwrite=overwrite)
-        elif fmt == "csv":
-            written = export.write(tables[csv_key or next(iter(tables))], out, "csv", overwrite=overwrite)
-        elif fmt in ("shp", "geojson"):
-            written = export.write(next(iter(tables.values())), out, fmt, overwrite=overwrite)
-        else:
-            raise InputError("write results as .gpkg, .xlsx, .csv, .zip (shapefile) or .geojson", out)
-    except InputError as exc:
-        raise BadInput(exc.line) from exc
-    click.echo(f"wrote {written}")
 
 
 @coverage.command("buffer")
@@ -673,10 +642,10 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
     try:
         fac = cat.load("health_facilities")
         roads = cat.load("roads")
-        ex = cat.load("expressways") if cat.get("expressways").exists else None
-        ic = cat.load("interchanges") if cat.get("interchanges").exists else None
+        ex = cat.load_optional("expressways")
+        ic = cat.load_optional("interchanges")
         net = netmod.from_layers(roads, ex, ic, speeds=speeds)
-        ub = cat.load("urban_boundary") if cat.get("urban_boundary").exists else None
+        ub = cat.load_optional("urban_boundary")
         circles = cov.health_circles(fac, net, urban_boundary=ub, urban_minutes=urban_minutes,
                                      rural_minutes=rural_minutes, walk_kmh=walk_speed)
         tables = {"circles": circles}
