@@ -326,13 +326,13 @@ def choose_sites(cover: np.ndarray, weights, k: int, *, solver: str = "auto") ->
     n_dem, n_cand = cover.shape
     if not 1 <= k <= n_cand:
         raise InputError(f"k must be between 1 and the {n_cand} candidates, got {k}")
-    chosen = None
+    chosen, method = None, "greedy"
     if solver in ("auto", "exact"):
         try:
-            chosen = _mclp_exact(cover, w, k)
+            chosen, method = _mclp_exact(cover, w, k), "exact (PuLP/CBC)"
         except ImportError:
             if solver == "exact":
-                raise InputError("the exact solver needs PuLP (pip install pulp); use solver='greedy'")
+                raise InputError("the exact solver needs PuLP (pip install pulp); use solver='greedy'") from None
     if chosen is None:
         chosen = _mclp_greedy(cover, w, k)
     # order by marginal gain and report it
@@ -345,16 +345,8 @@ def choose_sites(cover: np.ndarray, weights, k: int, *, solver: str = "auto") ->
         covered |= cover[:, best]
         rows.append({"candidate": int(best), "gain": float(gain), "cumulative": float(w[covered].sum())})
     out = pd.DataFrame(rows)
-    out["method"] = "exact (PuLP/CBC)" if solver != "greedy" and _has_pulp() else "greedy"
+    out["method"] = method
     return out
-
-
-def _has_pulp() -> bool:
-    try:
-        import pulp  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 def _mclp_greedy(cover, w, k):

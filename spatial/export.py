@@ -31,7 +31,6 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from . import settings
 from .errors import InputError
 
 FORMATS = {"shp": ".zip", "gpkg": ".gpkg", "geojson": ".geojson", "csv": ".csv", "xlsx": ".xlsx"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from pyproj import CRS
 
-import spatial
 from spatial import catalog, metric, settings
 
 BUNDLED = catalog.Catalog(user=None)

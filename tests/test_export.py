@@ -15,7 +15,7 @@ import pyogrio
 import pytest
 import shapely
 from pyproj import CRS
-from shapely.geometry import LineString, Point, Polygon, box
+from shapely.geometry import LineString, Point, box
 
 from spatial import export
 from spatial.errors import InputError
