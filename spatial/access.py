@@ -51,6 +51,12 @@ def _points_metric(gdf: gpd.GeoDataFrame, what: str) -> np.ndarray:
     if len(gdf) == 0:
         raise InputError(f"{what}: the layer has no features")
     m = gdf.to_crs(settings.METRIC_CRS).geometry
+    empty = (m.isna() | m.is_empty).to_numpy()
+    if empty.any():
+        names = gdf["name"].astype(str).to_numpy()[empty] if "name" in gdf.columns else np.flatnonzero(empty)
+        shown = ", ".join(map(str, names[:8])) + (" …" if empty.sum() > 8 else "")
+        raise InputError(f"{what}: {int(empty.sum())} feature(s) have no position: {shown}",
+                         gdf.attrs.get("source"), hint="give them a geometry or leave them out")
     if not (m.geom_type == "Point").all():
         m = m.representative_point()
     return np.column_stack([m.x.to_numpy(), m.y.to_numpy()])
@@ -197,7 +203,8 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
     kpi["threshold_minutes"] = minutes
     kpi["target"] = PLAN_TARGET_SHARE
     kpi["meets_target"] = kpi["share"] >= PLAN_TARGET_SHARE
-    changes = pd.DataFrame()
+    changes = pd.DataFrame(columns=["name", "minutes_current", "minutes_planned", "within_current",
+                                    "within_planned", "entrance_planned"])
     if len(scenarios) == 2:
         a, b = (table[table["scenario"] == s].set_index("name") for s in scenarios)
         diff = a.index[(a["within"] != b["within"]) | ((a["minutes"] - b["minutes"]).abs() > 0.5)]

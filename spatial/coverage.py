@@ -20,7 +20,7 @@ from . import settings
 from .access import isochrones, snap_points
 from .errors import InputError
 from .network import Network
-from .overlay import pair_measures
+from .overlay import pair_measures, tile
 
 WALK_KMH = 4.5
 _UNITS = {"m": 1.0, "米": 1.0, "km": 1000.0, "公里": 1000.0, "千米": 1000.0}
@@ -202,8 +202,10 @@ def zonal_population(raster_path, zones: gpd.GeoDataFrame, covered=None) -> pd.D
             raise InputError(f"population raster covers ({rb.left:.4f}, {rb.bottom:.4f}, {rb.right:.4f}, "
                              f"{rb.top:.4f}) but the zones reach ({zb[0]:.4f}, {zb[1]:.4f}, {zb[2]:.4f}, "
                              f"{zb[3]:.4f}) in {src.crs.to_string()}: it does not cover them", path)
-        win = windows.from_bounds(*zb, transform=src.transform).round_offsets().round_lengths()
-        win = win.intersection(windows.Window(0, 0, src.width, src.height))
+        w = windows.from_bounds(*zb, transform=src.transform)
+        c0, r0 = int(np.floor(w.col_off)), int(np.floor(w.row_off))
+        c1, r1 = int(np.ceil(w.col_off + w.width)), int(np.ceil(w.row_off + w.height))
+        win = windows.Window(c0, r0, c1 - c0, r1 - r0).intersection(windows.Window(0, 0, src.width, src.height))
         data = src.read(1, window=win, masked=True).filled(0).astype(float)
         data[~np.isfinite(data)] = 0
         data[data < 0] = 0
@@ -273,26 +275,6 @@ def coverage_stats(areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, popu
     gaps = gaps[gaps.geometry.area > 1.0].reset_index(drop=True)
     gaps["area_km2"] = (gaps.geometry.area / 1e6).round(4)
     return table, gaps.to_crs(settings.STORAGE_CRS)
-
-
-def tile(geom, max_vertices: int = 256, _depth: int = 0) -> np.ndarray:
-    """Cut a large, complex polygon into simple pieces by recursive quartering.
-
-    Each quarter is intersected with the part of the polygon in its parent, so the work per
-    level is proportional to the vertices and the whole is O(n log n); pieces stop splitting
-    below ``max_vertices``. The pieces do not overlap and sum to ``geom``.
-    """
-    if geom.is_empty:
-        return np.array([], dtype=object)
-    if shapely.get_num_coordinates(geom) <= max_vertices or _depth >= 16:
-        return np.array(shapely.get_parts(geom), dtype=object)
-    minx, miny, maxx, maxy = geom.bounds
-    mx, my = (minx + maxx) / 2, (miny + maxy) / 2
-    quads = shapely.box([minx, mx, minx, mx], [miny, miny, my, my], [mx, maxx, mx, maxx], [my, my, maxy, maxy])
-    pieces = shapely.intersection(quads, geom)
-    out = [tile(p, max_vertices, _depth + 1) for p in pieces if not p.is_empty]
-    out = np.concatenate(out) if out else np.array([], dtype=object)
-    return out[(shapely.get_dimensions(out) == 2) & (shapely.area(out) > 0)] if len(out) else out
 
 
 # --------------------------------------------------------------------------- facility location

@@ -268,21 +268,22 @@ def _write_shapefile_zip(gdf: gpd.GeoDataFrame, path: Path, encoding: str, overw
     fields = [c for c in gdf.columns if c != gdf.geometry.name]
     mapping = short_field_names(fields, key)
     renamed = gdf.rename(columns=mapping)
+    text_cols = [(col, mapping[col]) for col in fields if col in _text_columns(gdf)]
+    parts = _split_by_geometry_type(renamed)
     long_rows = []
-    for col in fields:
-        short = mapping[col]
-        if col not in _text_columns(gdf):
-            continue
-        values = renamed[short]
-        for pos, value in enumerate(values):
-            if isinstance(value, str) and len(value.encode(codec)) > DBF_TEXT_BYTES:
-                long_rows.append([pos, col, short, value])
-                renamed.iloc[pos, renamed.columns.get_loc(short)] = _cut_bytes(value, DBF_TEXT_BYTES, codec)
+    for fam, part in parts.items():
+        name = stem if len(parts) == 1 else f"{stem}_{fam}"
+        part = part.reset_index(drop=True)
+        for col, short in text_cols:
+            for pos, value in enumerate(part[short]):
+                if isinstance(value, str) and len(value.encode(codec)) > DBF_TEXT_BYTES:
+                    long_rows.append([f"{name}.shp", pos, col, short, value])
+                    part.iloc[pos, part.columns.get_loc(short)] = _cut_bytes(value, DBF_TEXT_BYTES, codec)
+        parts[fam] = part
     if long_rows:
         warnings.warn(f"{path}: {len(long_rows)} text value(s) longer than {DBF_TEXT_BYTES} bytes were "
                       f"cut in the .dbf; the full text is in {stem}_longtext.csv inside the zip",
                       ExportWarning, 3)
-    parts = _split_by_geometry_type(renamed)
     if len(parts) > 1:
         warnings.warn(f"{path}: mixed geometry types written as separate shapefiles: "
                       + ", ".join(f"{stem}_{f}.shp ({len(p)})" for f, p in parts.items()), ExportWarning, 3)
@@ -311,7 +312,8 @@ def _write_shapefile_zip(gdf: gpd.GeoDataFrame, path: Path, encoding: str, overw
                 zf.writestr("fieldmap.csv", _csv_bytes([[k, v] for k, v in mapping.items()],
                                                        ["full_name", "short_name"]))
                 if long_rows:
-                    zf.writestr(f"{stem}_longtext.csv", _csv_bytes(long_rows, ["fid", "field", "short_field", "value"]))
+                    zf.writestr(f"{stem}_longtext.csv",
+                                _csv_bytes(long_rows, ["shapefile", "fid", "field", "short_field", "value"]))
     return Path(path)
 
 

@@ -140,8 +140,13 @@ def _t_junction_cuts(lines: gpd.GeoDataFrame, kinds: np.ndarray, tol: float) -> 
         # ordinary roads never split expressways and vice versa; ramps join both
         if {k_end, k_line} == {KIND_ROAD, KIND_EXPRESSWAY}:
             continue
-        d = shapely.line_locate_point(geoms[li], ends[e])
-        if tol < d < geoms[li].length - tol:
+        line = geoms[li]
+        # an end already within tol of the line's own ends is joined by clustering instead
+        if (shapely.distance(ends[e], shapely.get_point(line, 0)) <= tol
+                or shapely.distance(ends[e], shapely.get_point(line, -1)) <= tol):
+            continue
+        d = shapely.line_locate_point(line, ends[e])
+        if 0.01 < d < line.length - 0.01:
             cuts.setdefault(int(li), []).append(float(d))
             count += 1
     return cuts, count
@@ -356,9 +361,19 @@ def from_osm_graph(graph, *, speeds: SpeedTable | None = None) -> Network:
     kmh = np.where(maxspeed.fillna(0).to_numpy() > 0, np.minimum(kmh, maxspeed.fillna(np.inf).to_numpy()), kmh)
     length = edges.geometry.length.to_numpy()
     minutes = length / (kmh * 1000.0 / 60.0)
-    pieces = gpd.GeoDataFrame({"name": edges["name"], "grade": edges["grade"], "a": u, "b": v,
-                               "expressway": kinds == KIND_EXPRESSWAY, "ramp": kinds == KIND_RAMP,
-                               "kmh": kmh, "minutes": minutes}, geometry=edges.geometry.values,
+    # OSM lists a two-way street as two directed edges with reversed geometry: make them one
+    # piece with a forward and a backward edge, so a place snapped onto it can leave both ways
+    twin = _reverse_twins(u, v, edges.geometry.values)
+    keep = twin < 0
+    keep |= np.arange(len(u)) < np.where(twin < 0, len(u), twin)     # the first of each pair
+    piece_of = np.full(len(u), -1)
+    piece_of[keep] = np.arange(keep.sum())
+    piece_of[~keep] = piece_of[twin[~keep]]
+    forward = keep.copy()
+    pieces = gpd.GeoDataFrame({"name": edges["name"].to_numpy()[keep], "grade": edges["grade"].to_numpy()[keep],
+                               "a": u[keep], "b": v[keep],
+                               "expressway": (kinds == KIND_EXPRESSWAY)[keep], "ramp": (kinds == KIND_RAMP)[keep],
+                               "kmh": kmh[keep], "minutes": minutes[keep]}, geometry=edges.geometry.values[keep],
                               crs=settings.METRIC_CRS)
     node_xy = np.column_stack([nodes.geometry.x.to_numpy(), nodes.geometry.y.to_numpy()])
     # entrances: expressway nodes with an incoming ramp edge
@@ -377,9 +392,8 @@ def from_osm_graph(graph, *, speeds: SpeedTable | None = None) -> Network:
     entrances = gpd.GeoDataFrame({"name": names, "phase": "existing", "node": on},
                                  geometry=gpd.points_from_xy(node_xy[on, 0], node_xy[on, 1]),
                                  crs=settings.METRIC_CRS)
-    idx = np.arange(len(edges))
-    return Network(node_xy, pieces, u.astype(np.int64), v.astype(np.int64), minutes, idx,
-                   np.ones(len(idx), bool), entrances,
+    return Network(node_xy, pieces, u.astype(np.int64), v.astype(np.int64), minutes, piece_of.astype(np.int64),
+                   forward, entrances,
                    [f"OpenStreetMap: {len(node_ids)} nodes, {len(edges)} directed edges"], "current")
 
 
@@ -394,6 +408,28 @@ def osm_node_names():
         yield
     finally:
         ox.settings.useful_tags_node = before
+
+
+def _reverse_twins(u, v, geoms) -> np.ndarray:
+    """For each directed edge, the index of its reverse twin (v→u, same line reversed), or -1."""
+    twin = np.full(len(u), -1)
+    first = shapely.get_coordinates(shapely.get_point(geoms, 0))
+    last = shapely.get_coordinates(shapely.get_point(geoms, -1))
+    n_coords = shapely.get_num_coordinates(geoms)
+    length = np.round(shapely.length(geoms), 3)
+    by_key: dict = {}
+    for i in range(len(u)):
+        by_key.setdefault((int(u[i]), int(v[i]), length[i], int(n_coords[i])), []).append(i)
+    for i in range(len(u)):
+        if twin[i] >= 0:
+            continue
+        for j in by_key.get((int(v[i]), int(u[i]), length[i], int(n_coords[i])), []):
+            if j != i and twin[j] < 0 and np.allclose(first[i], last[j]) and np.allclose(last[i], first[j]):
+                coords_i = shapely.get_coordinates(geoms[i])
+                if np.allclose(coords_i, shapely.get_coordinates(geoms[j])[::-1]):
+                    twin[i], twin[j] = j, i
+                    break
+    return twin
 
 
 def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:

@@ -89,6 +89,26 @@ def pair_measures(features: gpd.GeoSeries, zones: gpd.GeoSeries) -> pd.DataFrame
                          "length_m": length[keep], "contains": contains[keep], "geometry": inter[keep]})
 
 
+def tile(geom, max_vertices: int = 256, _depth: int = 0) -> np.ndarray:
+    """Cut a large, complex polygon into simple pieces by recursive quartering.
+
+    Each quarter is intersected with the part of the polygon in its parent, so the work per
+    level is proportional to the vertices and the whole is O(n log n); pieces stop splitting
+    below ``max_vertices``. The pieces do not overlap and sum to ``geom``.
+    """
+    if geom.is_empty:
+        return np.array([], dtype=object)
+    if shapely.get_num_coordinates(geom) <= max_vertices or _depth >= 16:
+        return np.array(shapely.get_parts(geom), dtype=object)
+    minx, miny, maxx, maxy = geom.bounds
+    mx, my = (minx + maxx) / 2, (miny + maxy) / 2
+    quads = shapely.box([minx, mx, minx, mx], [miny, miny, my, my], [mx, maxx, mx, maxx], [my, my, maxy, maxy])
+    pieces = shapely.intersection(quads, geom)
+    out = [tile(p, max_vertices, _depth + 1) for p in pieces if not p.is_empty]
+    out = np.concatenate(out) if out else np.array([], dtype=object)
+    return out[(shapely.get_dimensions(out) == 2) & (shapely.area(out) > 0)] if len(out) else out
+
+
 def _measure(g: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     dim = shapely.get_dimensions(g.values)
     return dim, np.where(dim == 2, g.area.to_numpy(), np.where(dim == 1, g.length.to_numpy(), 1.0))
@@ -121,7 +141,10 @@ def check(layers: dict[str, gpd.GeoDataFrame], lines: dict[str, gpd.GeoDataFrame
     unknown = sorted(set(lines) - set(CONTROL_LINES))
     if unknown:
         raise InputError(f"unknown control line(s) {', '.join(unknown)}; use {', '.join(CONTROL_LINES)}")
-    zone_geoms = {lid: _metric_valid(g) for lid, g in lines.items()}
+    # each line dissolved once (county layers often hold overlapping or duplicated polygons,
+    # which would otherwise be counted twice) and cut into simple tiles for fast overlay
+    zone_geoms = {lid: gpd.GeoSeries(tile(shapely.union_all(_metric_valid(g).values)), crs=settings.METRIC_CRS)
+                  for lid, g in lines.items()}
     rows, parts = [], []
     for layer_id, gdf in layers.items():
         if len(gdf) == 0:

@@ -138,3 +138,21 @@ def test_cli_access_outputs_and_errors(mini_county, tmp_path, capsys, monkeypatc
     assert "--minutes must be positive" in capsys.readouterr().err
     code = cli.main(layers + ["network", "info"])
     assert code == 0 and "东互通" in capsys.readouterr().out
+
+
+def test_places_without_position_are_named(mini_county):
+    net = network.from_layers(mini_county["roads"], mini_county["expressways"], mini_county["interchanges"])
+    t = mini_county["townships"].copy()
+    t.loc[1, "geometry"] = None
+    with pytest.raises(InputError, match="origins: 1 feature\\(s\\) have no position: 乙乡"):
+        access.to_nearest(t, "entrances", net)
+
+
+def test_single_scenario_to_geopackage(mini_county, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    out = tmp_path / "one.gpkg"
+    code = cli.main(["--layers", str(mini_county["folder"]), "access", "highway", "--scenario", "current",
+                     "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    import pyogrio
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["access", "changes", "kpi"]

@@ -206,3 +206,10 @@ def test_cli_coverage_commands(tmp_path, capsys, monkeypatch, mini_county):
     assert cli.main(layers + ["coverage", "protection", "--first", "300"]) == 2
     assert cli.main(layers + ["coverage", "health", "--rural-minutes", "-30"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_population_window_keeps_edge_cells(tmp_path):
+    # 100 m cells of one person; a zone from +240 to +760 m holds 6 × 6 cell centres
+    r = _population_raster(tmp_path / "one.tif", value=1.0, origin=(X, Y + 1000), size=(10, 10))
+    zone = gpd.GeoDataFrame({"name": ["z"]}, geometry=[box(X + 240, Y + 240, X + 760, Y + 760)], crs=CRS)
+    assert coverage.zonal_population(r, zone)["population"].iloc[0] == 36

@@ -112,7 +112,8 @@ def test_long_text_goes_whole_to_a_sidecar(tmp_path, layer):
     assert 0 < len(back["note"][1].encode("utf-8")) <= 254 and "规划说明".startswith(back["note"][1][:4])
     with zipfile.ZipFile(out) as zf:
         rows = list(csv.DictReader(io.StringIO(zf.read("t_longtext.csv").decode("utf-8-sig"))))
-    assert rows == [{"fid": "1", "field": "note", "short_field": "note", "value": "规划说明" * 40}]
+    assert rows == [{"shapefile": "t.shp", "fid": "1", "field": "note", "short_field": "note",
+                     "value": "规划说明" * 40}]
 
 
 def test_mixed_geometry_types_split_per_type(tmp_path):
@@ -255,3 +256,16 @@ def test_unwritable_places(tmp_path, layer, monkeypatch):
     (tmp_path / "ro").mkdir()
     with pytest.raises(InputError, match="ro: folder is not writable"):
         export.write(layer, tmp_path / "ro" / "t.gpkg")
+
+
+def test_long_text_sidecar_names_the_part_of_a_mixed_layer(tmp_path):
+    long = "说明" * 200
+    gdf = gpd.GeoDataFrame({"name": ["甲", "乙", "丙"], "note": [long, "短", long]}, geometry=[
+        LineString([(105.2, 27.3), (105.3, 27.3)]), Point(105.2, 27.3), Point(105.25, 27.3)], crs=4490)
+    with pytest.warns(ExportWarning):
+        out = export.write(gdf, tmp_path / "mix.zip")
+    with zipfile.ZipFile(out) as zf:
+        rows = list(csv.DictReader(io.StringIO(zf.read("mix_longtext.csv").decode("utf-8-sig"))))
+    assert sorted((r["shapefile"], r["fid"]) for r in rows) == [("mix_line.shp", "0"), ("mix_point.shp", "1")]
+    pts = read_zip(out, "mix_point.shp")
+    assert pts["name"][1] == "丙"

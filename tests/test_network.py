@@ -145,3 +145,27 @@ def test_bad_osm_file(tmp_path):
     bad.write_text("<osm><node", encoding="utf-8")
     with pytest.raises(InputError, match="cannot read as OpenStreetMap XML"):
         network.from_osm_file(bad)
+
+
+def test_line_end_near_another_lines_start_still_joins():
+    # B ends 15 m from A's interior, 15 m along A: within tolerance, so they connect
+    roads = lines([(0, 0), (1000, 0)], [(15, 500), (15, 15)])
+    net = network.from_layers(roads, tolerance_m=20)
+    origin = gpd.GeoDataFrame({"name": ["o"]}, geometry=[Point(15, 500)], crs=CRS)
+    target = gpd.GeoDataFrame({"name": ["t"]}, geometry=[Point(1000, 0)], crs=CRS)
+    res = access.to_nearest(origin, target, net)
+    assert res["reachable"].iloc[0]
+    assert res["minutes"].iloc[0] == pytest.approx((485 + 985) / 1000, abs=0.05)   # 60 km/h
+
+
+def test_osm_two_way_street_can_be_left_both_ways():
+    net = network.from_osm_file(DATA / "mini.osm")
+    # the primary road 6 (105.28) – 7 (105.30) – 8 (105.32) at lat 27.295 is two-way
+    place = gpd.GeoDataFrame({"name": ["P"]}, geometry=[Point(105.290, 27.2950)], crs=4490)
+    east = gpd.GeoDataFrame({"name": ["E"]}, geometry=[Point(105.320, 27.2950)], crs=4490)
+    west = gpd.GeoDataFrame({"name": ["W"]}, geometry=[Point(105.280, 27.2950)], crs=4490)
+    d = gpd.GeoSeries([Point(105.29, 27.295), Point(105.32, 27.295), Point(105.28, 27.295)], crs=4490).to_crs(CRS)
+    to_e = access.to_nearest(place, east, net)["minutes"].iloc[0]
+    to_w = access.to_nearest(place, west, net)["minutes"].iloc[0]
+    assert to_e == pytest.approx(d.iloc[0].distance(d.iloc[1]) / 1000, abs=0.02)     # 60 km/h, no detour
+    assert to_w == pytest.approx(d.iloc[0].distance(d.iloc[2]) / 1000, abs=0.02)

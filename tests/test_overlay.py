@@ -181,3 +181,14 @@ def test_cli_check_and_zones(tmp_path, capsys, monkeypatch):
     assert "刺梨: 1,500.0 亩 = 0.150 万亩 (规划目标 50 万亩)" in captured.out
     code = cli.main(["zones", "summary", "--plots", str(plots)])
     assert code == 2 and "no crop field 'crop'" in capsys.readouterr().err
+
+
+def test_overlapping_control_polygons_are_not_counted_twice():
+    park = gpd.GeoDataFrame({"name": ["园"]}, geometry=[sq(0, 0, 100, 100)], crs=CRS)
+    # the urban boundary as two overlapping polygons (and a duplicate), covering 60 % of the park
+    ub = gpd.GeoDataFrame(geometry=[sq(-50, -50, 60, 150), sq(20, -50, 60, 150), sq(20, -50, 60, 150)], crs=CRS)
+    table, conflicts = overlay.check({"parks": park}, {"urban_boundary": ub})
+    row = table.iloc[0]
+    assert row["inside_m2"] == pytest.approx(6000) and row["share"] == pytest.approx(0.6)
+    assert row["verdict"] == "园区位于城镇开发边界外"
+    assert conflicts["area_mu"].iloc[0] == pytest.approx(4000 / MU, rel=1e-6)
