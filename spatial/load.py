@@ -104,7 +104,7 @@ def open_source(path, layer: str | None = None) -> Source:
     suffix = p.suffix.lower()
     if suffix == ".zip":
         members = _zip_members(p)
-        shps = [m for m in members if m.lower().endswith(".shp")]
+        shps = sorted(m for m in members if m.lower().endswith(".shp"))
         if not shps:
             others = [m for m in members if m.lower().endswith((".gpkg", ".geojson", ".json"))]
             if len(others) == 1 and layer is None:

@@ -164,3 +164,31 @@ def test_export_a_result_file_and_bad_crs(capsys, tmp_path, towns):
     assert (tmp_path / "r.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     code, _, err = run(capsys, "export", str(result), "--crs", "3857", "--out", str(tmp_path / "x.gpkg"))
     assert code == 2 and "unsupported coordinate system '3857'" in err
+
+
+def test_validate_zip_with_two_shapefiles_and_missing_field(capsys, tmp_path, towns):
+    a, b = tmp_path / "a.shp", tmp_path / "b.shp"
+    towns.to_file(a)
+    towns.to_file(b)
+    z = tmp_path / "two.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in tmp_path.glob("[ab].*"):
+            zf.write(p, p.name)
+    code, out, err = run(capsys, "layers", "validate", str(z))
+    assert code == 2 and "holds 2 shapefiles (a.shp, b.shp); choose one" in err
+    code, out, err = run(capsys, "layers", "validate", str(z), "--layer", "b")
+    assert code == 0
+    user = tmp_path / "county"
+    user.mkdir()
+    towns.drop(columns="code").to_file(user / "townships.geojson")
+    code, out, err = run(capsys, "--layers", str(user), "layers", "validate")
+    assert code == 2 and "missing required field(s) code" in err
+
+
+def test_validate_gcj02_file(capsys, tmp_path, towns):
+    from spatial import chinacoords
+    lon, lat = chinacoords.wgs84_to_gcj02(towns.geometry.x.values, towns.geometry.y.values)
+    g = gpd.GeoDataFrame(towns.drop(columns="geometry"), geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    g.to_file(tmp_path / "amap.geojson")
+    code, out, err = run(capsys, "layers", "validate", str(tmp_path / "amap.geojson"), "--coords", "gcj02")
+    assert code == 0 and "converted from GCJ02 to CGCS2000 as requested" in err
