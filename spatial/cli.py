@@ -318,7 +318,8 @@ def network():
 
 @network.command("info")
 @click.option("--scenario", type=click.Choice(["current", "planned"]), default="current", show_default=True)
-@click.option("--osm", "osm_file", type=click.Path(path_type=Path), help="Use a local .osm file instead of the layers.")
+@click.option("--osm", "osm_file", type=click.Path(path_type=Path),
+              help="Use a local .osm file (or the .graphml cached by 'network fetch') instead of the layers.")
 @click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
 @click.option("--terrain-factor", type=float, default=None, help="Multiply all road speeds (e.g. 0.8).")
 @click.option("--class-field", help="Road class field of the roads layer.")
@@ -337,10 +338,7 @@ def _build_network(ctx, scenario, osm_file, speeds, class_field):
     from . import network as netmod
     try:
         if osm_file:
-            graph = _read_osm(osm_file)
-            if graph is None:
-                return netmod.from_osm_file(osm_file, speeds=speeds)
-            return netmod.from_osm_graph(graph, speeds=speeds)
+            return netmod.from_osm_file(osm_file, speeds=speeds)
         cat = _catalog(ctx)
         roads = cat.load("roads")
         expressways = cat.load("expressways")
@@ -349,15 +347,6 @@ def _build_network(ctx, scenario, osm_file, speeds, class_field):
                                   class_field=class_field, scenario=scenario)
     except InputError as exc:
         raise BadInput(exc.line) from exc
-
-
-def _read_osm(path: Path):
-    import osmnx as ox
-    if path.suffix.lower() == ".graphml":
-        return ox.load_graphml(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    return None
 
 
 @network.command("fetch")

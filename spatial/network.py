@@ -433,10 +433,14 @@ def _reverse_twins(u, v, geoms) -> np.ndarray:
 
 
 def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:
-    """Read a local ``.osm`` XML file (offline) with OSMnx and build a network from it."""
+    """Build a network from a local ``.osm`` XML file, or the ``.graphml`` cached by
+    ``qxg network fetch`` (both offline)."""
     import osmnx as ox
 
     try:
+        if str(path).lower().endswith(".graphml"):
+            graph = ox.load_graphml(path)
+            return from_osm_graph(graph, speeds=speeds)
         with osm_node_names():
             graph = ox.graph_from_xml(str(path), simplify=True, retain_all=True)
     except FileNotFoundError as exc:
