@@ -192,6 +192,12 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
         res["within"] = res["reachable"] & (res["minutes"] <= minutes)
         rows.append(res)
     table = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), crs=settings.STORAGE_CRS)
+    if "type" not in table.columns and "name" in table.columns:
+        # no type field: tell 街道 from 镇/乡 by the name, as the official names end with them
+        names = table["name"].astype(str)
+        table["type"] = np.select([names.str.endswith("街道"), names.str.endswith("民族乡"),
+                                   names.str.endswith("镇"), names.str.endswith("乡")],
+                                  ["街道", "民族乡", "镇", "乡"], default="")
     keep = [c for c in ("name", "code", "type") if c in table.columns]
     table = table[keep + ["scenario", "minutes", "entrance", "within", "access_m", "reachable", "geometry"]]
     counted = table["type"].isin(kpi_types) if "type" in table.columns and kpi_types else \
@@ -206,15 +212,16 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
     changes = pd.DataFrame(columns=["name", "minutes_current", "minutes_planned", "within_current",
                                     "within_planned", "entrance_planned"])
     if len(scenarios) == 2:
-        a, b = (table[table["scenario"] == s].set_index("name") for s in scenarios)
-        diff = a.index[(a["within"] != b["within"]) | ((a["minutes"] - b["minutes"]).abs() > 0.5)]
+        # rows of both scenarios come in the townships' order: compare by position, not name
+        a, b = (table[table["scenario"] == s].reset_index(drop=True) for s in scenarios)
+        diff = np.flatnonzero(((a["within"] != b["within"]) | ((a["minutes"] - b["minutes"]).abs() > 0.5)).to_numpy())
         changes = pd.DataFrame({
-            "name": diff,
-            f"minutes_{scenarios[0]}": a.loc[diff, "minutes"].to_numpy(),
-            f"minutes_{scenarios[1]}": b.loc[diff, "minutes"].to_numpy(),
-            f"within_{scenarios[0]}": a.loc[diff, "within"].to_numpy(),
-            f"within_{scenarios[1]}": b.loc[diff, "within"].to_numpy(),
-            f"entrance_{scenarios[1]}": b.loc[diff, "entrance"].to_numpy()})
+            "name": a["name"].to_numpy()[diff] if "name" in a else diff,
+            f"minutes_{scenarios[0]}": a["minutes"].to_numpy()[diff],
+            f"minutes_{scenarios[1]}": b["minutes"].to_numpy()[diff],
+            f"within_{scenarios[0]}": a["within"].to_numpy()[diff],
+            f"within_{scenarios[1]}": b["within"].to_numpy()[diff],
+            f"entrance_{scenarios[1]}": b["entrance"].to_numpy()[diff]})
     return table, kpi, changes, nets
 
 
@@ -251,11 +258,14 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
     bwd_ok[network.edge_piece[~network.edge_forward]] = True
     rate = np.where(L > 0, pieces["minutes"].to_numpy() / np.maximum(L, 1e-9), 0.0)   # minutes per metre
     a, b = pieces["a"].to_numpy(), pieces["b"].to_numpy()
+    drawn_out = pieces["expressway"].to_numpy() | pieces["ramp"].to_numpy()
     out = []
     previous = None
     for T in bands:
         parts = []
-        cand = np.flatnonzero((dist[a] < T) | (dist[b] < T) | np.isin(np.arange(len(pieces)), list(inner)))
+        # routes may use expressways, but only ordinary roads give access to the land around them
+        cand = np.flatnonzero(((dist[a] < T) | (dist[b] < T) | np.isin(np.arange(len(pieces)), list(inner)))
+                              & ~drawn_out)
         for p in cand:
             stops = [(0.0, a[p])] + sorted(inner.get(int(p), [])) + [(L[p], b[p])]
             intervals = []

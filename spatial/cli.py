@@ -232,10 +232,18 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
 def _read_any(ctx, cat, source: str, layer: str | None):
     """A catalog layer by id, or a file: geodata via spatial.read, tables via pandas."""
     path = Path(source)
-    if path.suffix.lower() in (".csv", ".xlsx") and path.exists():
-        if path.suffix.lower() == ".csv":
-            return path.stem, pd.read_csv(path, encoding="utf-8-sig")
-        return path.stem, pd.read_excel(path, sheet_name=layer or 0)
+    if path.suffix.lower() in (".csv", ".xlsx"):
+        if not path.exists():
+            raise InputError("no such file", path)
+        try:
+            if path.suffix.lower() == ".xlsx":
+                return path.stem, pd.read_excel(path, sheet_name=layer or 0)
+            try:
+                return path.stem, pd.read_csv(path, encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                return path.stem, pd.read_csv(path, encoding="gb18030")   # saved by Excel as GBK
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the table: {str(exc).splitlines()[0]}", path) from exc
     if path.suffix and (path.exists() or path.suffix.lower() in load.VECTOR_SUFFIXES):
         return (layer or path.stem), read(path, layer=layer)
     entry = cat.get(source)
@@ -272,12 +280,22 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
         raise BadInput("name at least one layer or result file, or use --all")
     try:
         export.export_crs(crs)
-        frames = dict(_read_any(ctx, cat, s, layer) for s in sources)
+        frames = {}
+        for source in sources:
+            name, frame = _read_any(ctx, cat, source, layer)
+            if name in frames:
+                raise InputError(f"two sources are both called {name!r}; export them one at a time "
+                                 f"or rename one", source)
+            frames[name] = frame
     except InputError as exc:
         raise BadInput(exc.line) from exc
-    if fmt is None:
-        fmt = export._SUFFIX_FORMAT.get(out.suffix.lower()) if out is not None and out.suffix else None
-        fmt = fmt or "gpkg"
+    suffix_fmt = export._SUFFIX_FORMAT.get(out.suffix.lower()) if out is not None and out.suffix else None
+    if fmt is not None and out is not None and out.suffix and suffix_fmt != fmt:
+        raise BadInput(f"{out}: the suffix {out.suffix} does not match --format {fmt} "
+                       f"(use {export.FORMATS[fmt]})")
+    if fmt in ("shp", "geojson", "csv") and len(frames) > 1 and out is not None and out.suffix:
+        raise BadInput(f"{out}: {fmt} holds one layer per file; give a folder as --out for {len(frames)} sources")
+    fmt = fmt or suffix_fmt or "gpkg"
     ext = export.FORMATS[fmt]
     to_file = out is not None and bool(out.suffix)
     folder = out.parent if to_file else (out or Path("exports"))
@@ -389,8 +407,8 @@ def access():
 def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field):
     """乡镇30分钟上高速比例: minutes from every township seat to the nearest expressway entrance."""
     from . import access as acc
-    if minutes <= 0:
-        raise BadInput(f"--minutes must be positive, got {minutes:g}")
+    if not minutes > 0 or minutes == float("inf"):
+        raise BadInput(f"--minutes must be a positive number, got {minutes:g}")
     speeds = _speeds(speeds_file, terrain_factor)
     scenarios = ("current", "planned") if scenario == "both" else (scenario,)
     cat = _catalog(ctx)
@@ -415,13 +433,14 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
     table = Table(title=f"乡镇到最近高速出入口的行车时间（阈值 {minutes:g} 分钟）", title_justify="left")
     for col in ("名称", "类型", *[f"{_SCENARIO_ZH[s]}(分钟)" for s in scenarios], "最近出入口", "达标"):
         table.add_column(col, no_wrap=True)
-    by = {s: rows[rows["scenario"] == s].set_index("name") for s in scenarios}
-    last = scenarios[-1]
-    for name, r in by[last].iterrows():
-        mins = [("不可达" if pd.isna(by[s].at[name, "minutes"]) else f"{by[s].at[name, 'minutes']:.1f}")
+    by = {s: rows[rows["scenario"] == s].reset_index(drop=True) for s in scenarios}
+    last = by[scenarios[-1]]
+    for i, r in last.iterrows():
+        mins = [("不可达" if pd.isna(by[s].at[i, "minutes"]) else f"{by[s].at[i, 'minutes']:.1f}")
                 for s in scenarios]
-        table.add_row(str(name), str(r.get("type", "")), *mins, str(r["entrance"] or "—"),
-                      " / ".join("是" if by[s].at[name, "within"] else "否" for s in scenarios))
+        entrance = r["entrance"] if isinstance(r["entrance"], str) and r["entrance"] else "—"
+        table.add_row(str(r["name"]), str(r.get("type", "")), *mins, entrance,
+                      " / ".join("是" if by[s].at[i, "within"] else "否" for s in scenarios))
     console.print(table)
     for k in kpi.itertuples():
         click.echo(f"乡镇{minutes:g}分钟上高速比例（{_SCENARIO_ZH[k.scenario]}）: {k.share * 100:.1f} % "
@@ -698,6 +717,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv=None) -> int:
     """Console entry point: maps errors to exit codes 2 (bad input) and 1 (internal)."""
     warnings.showwarning = _show_warning
+    for stream in (sys.stdout, sys.stderr):
+        # a console in a legacy code page must not crash the command on a character like ²
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         code = cli.main(args=argv, prog_name="qxg", standalone_mode=False)

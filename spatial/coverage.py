@@ -192,7 +192,11 @@ def zonal_population(raster_path, zones: gpd.GeoDataFrame, covered=None) -> pd.D
     path = Path(raster_path)
     if not path.exists():
         raise InputError("no such population raster", path)
-    with rasterio.open(path) as src:
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read as a raster: {str(exc).splitlines()[0]}", path) from exc
+    with src:
         if src.crs is None:
             raise InputError("population raster has no coordinate system", path)
         z = zones.to_crs(src.crs)

@@ -74,6 +74,8 @@ def atomic_path(path: Path, overwrite: bool = True, keep_existing: bool = False)
     as it was.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, not a file", path)
     if path.exists() and not overwrite and not keep_existing:
         raise InputError("already exists; pass overwrite=True (--overwrite) to replace it", path)
     if not path.parent.exists():
@@ -331,12 +333,22 @@ def table_for_export(df: pd.DataFrame, headers: str = "zh") -> pd.DataFrame:
         xname, yname = ("lon", "lat") if geographic else ("x", "y")
         reps = shapely.point_on_surface(geom.values)
         out = out.drop(columns=geom.name)
-        out["geometry_type"] = geom.geom_type.values
-        out[xname] = np.round(shapely.get_x(reps), 7 if geographic else 2)
-        out[yname] = np.round(shapely.get_y(reps), 7 if geographic else 2)
-        out["wkt"] = shapely.to_wkt(geom.values, rounding_precision=7 if geographic else 2)
+        digits = 7 if geographic else 2
+        computed = {"geometry_type": geom.geom_type.values, xname: np.round(shapely.get_x(reps), digits),
+                    yname: np.round(shapely.get_y(reps), digits),
+                    "wkt": shapely.to_wkt(geom.values, rounding_precision=digits)}
+        for key, values in computed.items():
+            name = key
+            while name in out.columns:          # never overwrite a column of the user's
+                name += "_geom"
+            out[name] = values
     if headers == "zh":
-        out = out.rename(columns={c: HEADER_LABELS.get(c, c) for c in out.columns})
+        labels, used = {}, set()
+        for c in out.columns:
+            label = HEADER_LABELS.get(c, c)
+            labels[c] = label if label not in used and (label == c or label not in out.columns) else c
+            used.add(labels[c])
+        out = out.rename(columns=labels)
     return out
 
 

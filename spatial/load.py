@@ -46,7 +46,8 @@ class Source:
 def _zip_members(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as zf:
-            return [n for n in zf.namelist() if not n.endswith("/")]
+            return [n for n in zf.namelist() if not n.endswith("/")
+                    and not n.startswith("__MACOSX/") and not Path(n).name.startswith("._")]
     except zipfile.BadZipFile as exc:
         raise InputError("not a valid zip archive", path) from exc
 
@@ -174,14 +175,20 @@ def detect_encoding(parts: dict) -> tuple[str, str]:
 
     Returns ``(encoding, how)``; ``how`` says where the answer came from.
     """
+    cpg_note = "no .cpg"
+    samples = _dbf_text_samples(parts[".dbf"]()) if ".dbf" in parts else []
     if ".cpg" in parts:
         raw = parts[".cpg"]().decode("ascii", "ignore").strip()
         key = raw.lower().replace(" ", "").replace("_", "")
         if key in _CPG_NAMES:
-            return _CPG_NAMES[key], f".cpg says {raw}"
+            enc = _CPG_NAMES[key]
+            # a .cpg saying GBK on text that is valid multi-byte UTF-8 is a mislabelled file
+            if enc != "utf-8" and samples and all(_is_utf8(x) for x in samples):
+                return "utf-8", f"detected UTF-8 although the .cpg says {raw}"
+            return enc, f".cpg says {raw}"
+        cpg_note = f".cpg {raw[:20]!r} not understood"
     if ".dbf" not in parts:
         return "utf-8", "no .dbf"
-    samples = _dbf_text_samples(parts[".dbf"]())
     if not samples:
         return "utf-8", "text is plain ASCII"
 
@@ -195,11 +202,19 @@ def detect_encoding(parts: dict) -> tuple[str, str]:
         return bad
 
     if failures("utf-8") == 0:
-        return "utf-8", "detected UTF-8 (no .cpg)"
+        return "utf-8", f"detected UTF-8 ({cpg_note})"
     if failures("gb18030") == 0:
-        return "gb18030", "detected GBK/GB18030 (no .cpg)"
+        return "gb18030", f"detected GBK/GB18030 ({cpg_note})"
     enc = min(("utf-8", "gb18030"), key=failures)
-    return enc, f"guessed {enc} (no .cpg; some text is not valid in either UTF-8 or GBK)"
+    return enc, f"guessed {enc} ({cpg_note}; some text is not valid in either UTF-8 or GBK)"
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 # --------------------------------------------------------------------------- labels
@@ -416,7 +431,7 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
             enc = encoding
         else:
             enc, how = detect_encoding(src.shp_parts)
-            if "detected GBK" in how or "guessed" in how:
+            if "GBK" in how or "guessed" in how or "although" in how:
                 notes.add("warning", f"text encoding {how}")
     try:
         gdf = pyogrio.read_dataframe(src.gdal_path, layer=src.layer, encoding=enc,
@@ -435,6 +450,13 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
     fids = list(gdf.index)
     gdf = gdf.reset_index(drop=True)
     labels = feature_labels(gdf, fids)
+    if len(gdf):
+        xy, owner = shapely.get_coordinates(gdf.geometry.values, return_index=True)
+        bad = ~np.isfinite(xy).all(axis=1)
+        if bad.any():
+            which = [labels[i] for i in np.unique(owner[bad])]
+            raise InputError(f"coordinates that are not numbers (NaN or infinite) in {_list_some(which)}",
+                             src.shown, hint="fix or remove those features")
 
     if len(gdf):
         if swap_xy:

@@ -394,15 +394,14 @@ def access_map(cat: Catalog, basemap="none", tianditu_key=None, minutes: float =
               legend={"title": "到现状出入口", "items": [{"color": c, "label": lbl} for c, lbl in
                                                        zip(band_colors, bands["label"])]})
     _add_context(b, L)
-    cur = rows[rows["scenario"] == "current"].set_index("name")
-    plan = rows[rows["scenario"] == "planned"].set_index("name")
-    seats = cur.reset_index().assign(
-        minutes_planned=plan.loc[cur.index, "minutes"].to_numpy(),
-        entrance_planned=plan.loc[cur.index, "entrance"].to_numpy(),
-        within_planned=plan.loc[cur.index, "within"].to_numpy())
+    # both scenarios list the townships in the same order: align by position (names may repeat)
+    cur = rows[rows["scenario"] == "current"].reset_index(drop=True)
+    plan = rows[rows["scenario"] == "planned"].reset_index(drop=True)
+    seats = cur.assign(minutes_planned=plan["minutes"].to_numpy(), entrance_planned=plan["entrance"].to_numpy(),
+                       within_planned=plan["within"].to_numpy())
     seats = gpd.GeoDataFrame(seats, geometry="geometry", crs=settings.STORAGE_CRS)
     if "data_status" in L["townships"].columns:
-        seats["data_status"] = L["townships"].set_index("name").loc[seats["name"], "data_status"].to_numpy()
+        seats["data_status"] = L["townships"]["data_status"].to_numpy()
     b.add(seats, "乡镇驻地（按现状行车时间着色）", search="name",
           fields=["name", "type", "minutes", "entrance", "within", "minutes_planned", "entrance_planned",
                   "within_planned", "access_m"],
@@ -538,6 +537,8 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
     if unknown:
         raise InputError(f"unknown map theme(s) {', '.join(unknown)}; themes: {', '.join(THEMES)}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file; --out must name a folder for the maps", out)
     out.mkdir(parents=True, exist_ok=True)
     cat = Catalog(layers)
     written, skipped = [], {}

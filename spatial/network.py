@@ -73,12 +73,35 @@ class Network:
 
 
 # --------------------------------------------------------------------------- helpers
+#: Spellings of the ``phase`` field: planned (规划, 拟建, 在建 …), existing (现状 …), reinforcement.
+PHASES = {
+    "planned": "planned", "规划": "planned", "拟建": "planned", "在建": "planned", "新建": "planned",
+    "计划": "planned", "规划建设": "planned",
+    "existing": "existing", "现状": "existing", "已建": "existing", "建成": "existing", "": "existing",
+    "reinforcement": "reinforcement", "除险加固": "reinforcement", "加固": "reinforcement",
+}
+
+
+def phase_values(gdf: pd.DataFrame) -> np.ndarray:
+    """The ``phase`` of each feature as planned/existing/reinforcement (existing when absent)."""
+    if "phase" not in gdf.columns:
+        return np.full(len(gdf), "existing", dtype=object)
+    raw = gdf["phase"].fillna("").astype(str).str.strip().str.lower()
+    out = raw.map(PHASES)
+    unknown = sorted(set(raw[out.isna()]))
+    if unknown:
+        raise InputError(f"unknown phase value(s) {', '.join(map(repr, unknown))}; use planned/规划, "
+                         f"existing/现状 or reinforcement/除险加固", gdf.attrs.get("source"))
+    return out.to_numpy(dtype=object)
+
+
 def _in_scenario(gdf: gpd.GeoDataFrame, scenario: str) -> gpd.GeoDataFrame:
     if scenario not in SCENARIOS:
         raise InputError(f"unknown scenario {scenario!r}; use {' or '.join(SCENARIOS)}")
-    if "phase" not in gdf.columns or scenario == "planned":
+    if scenario == "planned":
+        phase_values(gdf)               # still refuse unknown spellings
         return gdf
-    return gdf[gdf["phase"].astype(str).str.lower() != "planned"]
+    return gdf[phase_values(gdf) != "planned"]
 
 
 def _lines(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -19,6 +19,7 @@ import shapely
 
 from . import settings
 from .errors import InputError
+from .network import PHASES, phase_values
 
 CONTROL_LINES = {"eco_redline": "生态保护红线", "basic_farmland": "永久基本农田", "urban_boundary": "城镇开发边界"}
 RULES_FILE = settings.BUNDLED_LAYERS / "rules" / "sanqu_rules.csv"
@@ -33,19 +34,40 @@ PLAN_CROP_TARGETS_WANMU = {"刺梨": 50.0, "茶叶": 30.0, "蔬菜": 20.0}
 PLAN_LIVESTOCK_TARGETS = {"牛": (20e4, "头"), "羊": (10e4, "只"), "生猪": (100e4, "头"), "家禽": (1000e4, "羽")}
 
 
-def load_rules(path: str | Path | None = None) -> pd.DataFrame:
-    """The rules table: layer, phase (or *), line, relation (overlaps/outside), severity, verdict."""
+def load_rules(path: str | Path | None = None, known_layers=None) -> pd.DataFrame:
+    """The rules table: layer, phase (or *), line, relation (overlaps/outside), severity, verdict.
+
+    With ``known_layers``, a rule naming any other layer is an error (a typo would otherwise
+    silently check nothing)."""
     p = Path(path) if path else RULES_FILE
-    try:
-        rules = pd.read_csv(p, dtype=str, encoding="utf-8-sig").fillna("*")
-    except FileNotFoundError as exc:
-        raise InputError("no such rules file", p) from exc
+    rules = None
+    for enc in ("utf-8-sig", "gb18030"):      # Excel on Chinese Windows saves CSV as GBK
+        try:
+            rules = pd.read_csv(p, dtype=str, encoding=enc).fillna("*")
+            break
+        except FileNotFoundError as exc:
+            raise InputError("no such rules file", p) from exc
+        except pd.errors.EmptyDataError as exc:
+            raise InputError("the rules file is empty", p) from exc
+        except UnicodeDecodeError:
+            continue
+    if rules is None:
+        raise InputError("the rules file is neither UTF-8 nor GBK text", p)
     missing = [c for c in RULE_COLUMNS if c not in rules.columns]
     if missing:
         raise InputError(f"rules table lacks column(s) {', '.join(missing)}; it needs {', '.join(RULE_COLUMNS)}", p)
     bad_line = sorted(set(rules["line"]) - set(CONTROL_LINES))
     if bad_line:
         raise InputError(f"unknown line(s) {', '.join(bad_line)}; lines are {', '.join(CONTROL_LINES)}", p)
+    if known_layers is not None:
+        bad_layer = sorted(set(rules["layer"]) - set(known_layers) - {"*"})
+        if bad_layer:
+            raise InputError(f"rules name unknown layer(s) {', '.join(bad_layer)}; layers are "
+                             f"{', '.join(known_layers)}", p)
+    bad_phase = sorted({str(v).strip().lower() for v in rules["phase"]} - set(PHASES) - {"*"})
+    if bad_phase:
+        raise InputError(f"unknown phase(s) {', '.join(bad_phase)} in the rules; use planned, existing, "
+                         f"reinforcement or *", p)
     bad_rel = sorted(set(rules["relation"]) - set(RELATIONS))
     if bad_rel:
         raise InputError(f"unknown relation(s) {', '.join(bad_rel)}; use overlaps or outside", p)
@@ -152,7 +174,7 @@ def check(layers: dict[str, gpd.GeoDataFrame], lines: dict[str, gpd.GeoDataFrame
         geoms = _metric_valid(gdf)
         dim, total = _measure(geoms)
         names = gdf["name"].astype(str).to_numpy() if "name" in gdf.columns else np.array([""] * len(gdf))
-        phases = gdf["phase"].astype(str).to_numpy() if "phase" in gdf.columns else np.array(["*"] * len(gdf))
+        phases = phase_values(gdf)
         ids = gdf["id"].to_numpy() if "id" in gdf.columns else np.arange(len(gdf))
         for line_id, zones in zone_geoms.items():
             pm = pair_measures(geoms, zones)
@@ -172,7 +194,7 @@ def check(layers: dict[str, gpd.GeoDataFrame], lines: dict[str, gpd.GeoDataFrame
                                   "verdict": "", "severity": ""})
             applicable = rules[((rules["layer"] == layer_id) | (rules["layer"] == "*")) & (rules["line"] == line_id)]
             for rule in applicable.itertuples():
-                phase_ok = (rule.phase == "*") | (np.char.lower(phases.astype(str)) == str(rule.phase).lower())
+                phase_ok = (rule.phase == "*") | (phases == PHASES.get(str(rule.phase).strip().lower(), rule.phase))
                 if rule.relation == "overlaps":
                     fires = phase_ok & (share > 0)
                 else:      # outside: any part of the feature lies outside the line
@@ -227,9 +249,9 @@ def crop_summary(zones: gpd.GeoDataFrame, *, crop_field: str = "crop", township_
         raise InputError(f"no crop field {crop_field!r}; the layer has: {', '.join(map(str, zones.columns))}",
                          zones.attrs.get("source"))
     geoms = _metric_valid(zones)
-    crops = zones[crop_field].astype(str).to_numpy()
+    crops = zones[crop_field].fillna("（未注明）").astype(str).to_numpy()
     if township_field and township_field in zones.columns:
-        df = pd.DataFrame({"crop": crops, "township": zones[township_field].astype(str).to_numpy(),
+        df = pd.DataFrame({"crop": crops, "township": zones[township_field].fillna("（未分乡镇）").astype(str).to_numpy(),
                            "area_m2": geoms.area.to_numpy()})
     elif townships is not None:
         tz = _metric_valid(townships)

@@ -77,14 +77,17 @@ class SpeedTable:
             for grade, kmh in data.get("speeds", {}).items():
                 if grade not in GRADES:
                     raise InputError(f"unknown grade {grade!r} in [speeds]; grades are {', '.join(GRADES)}", p)
-                if not float(kmh) > 0:
-                    raise InputError(f"speed of {grade} must be positive, got {kmh}", p)
+                if isinstance(kmh, bool) or not isinstance(kmh, (int, float)) or not kmh > 0:
+                    raise InputError(f"speed of {grade} must be a positive number of km/h, got {kmh!r}", p)
                 table.speeds[grade] = float(kmh)
             for raw, grade in data.get("aliases", {}).items():
                 if grade not in GRADES:
                     raise InputError(f"alias {raw!r} maps to unknown grade {grade!r}", p)
                 table.aliases[str(raw)] = grade
-            table.terrain_factor = float(data.get("terrain_factor", table.terrain_factor))
+            factor = data.get("terrain_factor", table.terrain_factor)
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+                raise InputError(f"terrain_factor must be a number, got {factor!r}", p)
+            table.terrain_factor = float(factor)
         if terrain_factor is not None:
             table.terrain_factor = float(terrain_factor)
         if not 0 < table.terrain_factor <= 2:

@@ -135,7 +135,7 @@ def test_cli_access_outputs_and_errors(mini_county, tmp_path, capsys, monkeypatc
     assert sorted(pyogrio.list_layers(tmp_path / "a.gpkg")[:, 0]) == ["access", "changes", "kpi"]
     capsys.readouterr()
     assert cli.main(layers + ["access", "highway", "--minutes", "-1"]) == 2
-    assert "--minutes must be positive" in capsys.readouterr().err
+    assert "--minutes must be a positive number" in capsys.readouterr().err
     code = cli.main(layers + ["network", "info"])
     assert code == 0 and "东互通" in capsys.readouterr().out
 
