@@ -71,6 +71,28 @@ class LayerEntry:
         return any(up == c or up.startswith(c + "_") or up.startswith(c + "-") for c in self.codes)
 
 
+_STR_KEYS = ("id", "name_zh", "name_en", "kind", "geometry", "file", "layer", "crs", "coords", "encoding")
+_LIST_KEYS = ("required_fields", "aliases", "codes")
+GEOMETRY_FAMILIES = {"Point": ("Point", "MultiPoint"), "LineString": ("LineString", "MultiLineString"),
+                     "Polygon": ("Polygon", "MultiPolygon")}
+
+
+def _check_types(raw: dict, path: Path) -> None:
+    """One clear line for a value of the wrong type in a [[layer]] entry."""
+    lid = raw.get("id", "?")
+    for key in _STR_KEYS:
+        if key in raw and not isinstance(raw[key], str):
+            raise InputError(f"layer {lid!r}: {key} must be text, got {raw[key]!r}", path)
+    for key in _LIST_KEYS:
+        if key in raw and not (isinstance(raw[key], list) and all(isinstance(x, str) for x in raw[key])):
+            raise InputError(f"layer {lid!r}: {key} must be a list of names like [\"name\"], got {raw[key]!r}", path)
+    for key in ("fields", "provenance"):
+        if key in raw and not (isinstance(raw[key], dict) and all(isinstance(v, str) for v in raw[key].values())):
+            raise InputError(f"layer {lid!r}: {key} must be a table of text values, got {raw[key]!r}", path)
+    if "geometry" in raw and raw["geometry"] not in GEOMETRY_FAMILIES:
+        raise InputError(f"layer {lid!r}: geometry must be Point, LineString or Polygon, got {raw['geometry']!r}", path)
+
+
 def _entry_from_toml(raw: dict, base: Path, origin: str, catalog_path: Path,
                      inherit: LayerEntry | None = None) -> LayerEntry:
     if "id" not in raw:
@@ -80,6 +102,7 @@ def _entry_from_toml(raw: dict, base: Path, origin: str, catalog_path: Path,
     if unknown:
         raise InputError(f"unknown key(s) {', '.join(sorted(unknown))} in layer {raw['id']!r}",
                          catalog_path, hint=f"known keys: {', '.join(sorted(known))}")
+    _check_types(raw, catalog_path)
     values = {} if inherit is None else dict(inherit.__dict__)
     values.update({k: v for k, v in raw.items()})
     for key in ("required_fields", "aliases", "codes"):
@@ -122,8 +145,8 @@ def _names_in_file(path: Path) -> list[tuple[str, str | None]]:
     if path.suffix.lower() == ".gpkg":
         try:
             return [(str(n), str(n)) for n in pyogrio.list_layers(path)[:, 0]]
-        except Exception:  # noqa: BLE001 - an unreadable file matches nothing; validate reports it
-            return []
+        except Exception:  # noqa: BLE001 - unreadable: match by file name so loading reports it
+            return [(path.stem, None)]
     return [(path.stem, None)]
 
 
@@ -204,6 +227,9 @@ class Catalog:
             raise InputError(f"several files match layer {entry.id!r}: {', '.join(self.clashes[entry.id])}",
                              self.user, hint="keep one, or name the file in a catalog.toml")
         if entry.file is None or not entry.exists:
+            if entry.origin == "user":
+                raise InputError(f"layer {entry.id!r}: the file named in the catalog does not exist: {entry.file}",
+                                 self.user)
             raise InputError(f"layer {entry.id!r} ({entry.name_zh}) has no data file yet"
                              + (f" (expected {entry.file})" if entry.file else ""),
                              hint=f"supply it with --layers DIR or {settings.LAYERS_ENV}")
@@ -222,6 +248,7 @@ class Catalog:
                     notes.add("warning", f"field {alt!r} used as {wanted!r}")
                     break
         check_fields(gdf, entry.required_fields, gdf.attrs.get("source"))
+        _check_geometry(gdf, entry)
         gdf.attrs.update(notes=list(notes), layer_id=entry.id, name_zh=entry.name_zh,
                          provenance=dict(entry.provenance), origin=entry.origin)
         return gdf
@@ -241,6 +268,20 @@ class Catalog:
             row.update({k: e.provenance.get(k) for k in _PROVENANCE_KEYS})
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _check_geometry(gdf: gpd.GeoDataFrame, entry: LayerEntry) -> None:
+    """The layer's features must be of the catalog's geometry type (points, lines or polygons)."""
+    allowed = GEOMETRY_FAMILIES.get(entry.geometry)
+    if not allowed or len(gdf) == 0:
+        return
+    types = gdf.geom_type
+    wrong = types.notna() & ~types.isin(allowed)
+    if wrong.any():
+        names = gdf["name"].astype(str) if "name" in gdf.columns else pd.Series(gdf.index.astype(str))
+        shown = ", ".join(f"{n} ({t})" for n, t in list(zip(names[wrong], types[wrong]))[:5])
+        raise InputError(f"layer {entry.id!r} must hold {entry.geometry} features, but "
+                         f"{int(wrong.sum())} are not: {shown}", gdf.attrs.get("source"))
 
 
 def layer_summary(entry: LayerEntry) -> dict:

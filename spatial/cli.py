@@ -215,7 +215,11 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
         for entry in track(entries, description="validating layers", console=err,
                            transient=True, disable=not err.is_terminal):
             if not entry.exists:
-                results.append((True, [f"reserved: {entry.id} ({entry.name_zh}): no data file yet"]))
+                if entry.origin == "user":
+                    results.append((False, [f"error: {cat.user}: layer {entry.id!r}: the file named in "
+                                            f"the catalog does not exist: {entry.file}"]))
+                else:
+                    results.append((True, [f"reserved: {entry.id} ({entry.name_zh}): no data file yet"]))
                 continue
             results.append(_validate_one(entry.id, lambda e=entry: cat.load(e.id)))
     failed = 0
@@ -497,7 +501,7 @@ def check_sanqu(ctx, layer_list, rules_file, out, overwrite):
     cat = _catalog(ctx)
     wanted = [x.strip() for x in layer_list.split(",") if x.strip()]
     try:
-        rules = overlay.load_rules(rules_file)
+        rules = overlay.load_rules(rules_file, known_layers=cat.ids())
         for w in wanted:
             cat.get(w)
         layers_ = {w: cat.load(w) for w in wanted if cat.get(w).exists}

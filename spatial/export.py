@@ -327,6 +327,7 @@ def table_for_export(df: pd.DataFrame, headers: str = "zh") -> pd.DataFrame:
     point and WKT (only kept for CSV by the caller: Excel cells hold at most 32,767 characters).
     """
     out = pd.DataFrame(df).copy()
+    computed_names: list[str] = []
     if isinstance(df, gpd.GeoDataFrame):
         geom = df.geometry
         geographic = df.crs is None or CRS(df.crs).is_geographic
@@ -342,12 +343,18 @@ def table_for_export(df: pd.DataFrame, headers: str = "zh") -> pd.DataFrame:
             while name in out.columns:          # never overwrite a column of the user's
                 name += "_geom"
             out[name] = values
+            computed_names.append(name)
     if headers == "zh":
-        labels, used = {}, set()
-        for c in out.columns:
-            label = HEADER_LABELS.get(c, c)
-            labels[c] = label if label not in used and (label == c or label not in out.columns) else c
-            used.add(labels[c])
+        # the computed coordinate columns get their labels first; a user column keeps its own
+        # name when its label is taken or names another existing column
+        labels, used = {}, set(out.columns)
+        order = computed_names + [c for c in out.columns if c not in computed_names]
+        for c in order:
+            label = HEADER_LABELS.get(c.removesuffix("_geom") if c in computed_names else c, c)
+            if label != c and label not in used:
+                labels[c] = label
+                used.discard(c)
+                used.add(label)
         out = out.rename(columns=labels)
     return out
 
