@@ -428,6 +428,11 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
         if ".shx" not in (src.shp_parts or {}):
             raise InputError("shapefile has no .shx (index) beside it", src.shown)
         if encoding:
+            import codecs
+            try:
+                codecs.lookup(encoding)
+            except LookupError as exc:
+                raise InputError(f"unknown text encoding {encoding!r}; use utf-8 or gbk", src.shown) from exc
             enc = encoding
         else:
             enc, how = detect_encoding(src.shp_parts)

@@ -553,8 +553,11 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
             continue
         written.append(save_map(m, out / f"{theme}.html", basemap))
     index = out / "index.html"
+    # the index lists every map in the folder, also those written by earlier runs
+    present = [out / f"{t}.html" for t in THEMES if (out / f"{t}.html").exists()]
     with atomic_path(index, overwrite=True) as tmp:
-        tmp.write_text(_index_page(written, skipped), encoding="utf-8")
+        tmp.write_text(_index_page(present, {k: v for k, v in skipped.items()
+                                             if not (out / f"{k}.html").exists()}), encoding="utf-8")
     return written + [index], skipped
 
 
