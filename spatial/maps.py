@@ -523,8 +523,6 @@ THEMES = {"overview": ("总览", overview_map, "区界、乡镇、公路、高�
           "coverage": ("健康服务圈", coverage_map, "城市15分钟、乡村30分钟健康服务圈、未覆盖区域"),
           "agriculture": ("532/211 农业", agriculture_map, "刺梨、茶叶、蔬菜与畜牧产业布局"),
           "sanqu": ("三区三线", sanqu_map, "生态保护红线、永久基本农田、城镇开发边界")}
-#: Themes whose analyses are not in the toolkit yet.
-PENDING: dict[str, str] = {}
 
 
 def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None):
@@ -533,7 +531,7 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
     Returns ``(written, skipped)``: paths, and ``{theme: reason}`` for maps not drawn.
     """
     themes = list(themes or THEMES)
-    unknown = [t for t in themes if t not in THEMES and t not in PENDING]
+    unknown = [t for t in themes if t not in THEMES]
     if unknown:
         raise InputError(f"unknown map theme(s) {', '.join(unknown)}; themes: {', '.join(THEMES)}")
     out = Path(out_dir)
@@ -543,9 +541,6 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
     cat = Catalog(layers)
     written, skipped = [], {}
     for theme in themes:
-        if theme in PENDING:
-            skipped[theme] = PENDING[theme]
-            continue
         title, fn, _ = THEMES[theme]
         m = fn(cat, basemap=basemap, tianditu_key=tianditu_key)
         if m is None:
