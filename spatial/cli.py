@@ -110,6 +110,8 @@ def layers_list(ctx, fmt):
         status = _mix_text(info["status_mix"]) if entry.exists else "not bundled yet"
         if info.get("error"):
             status = f"unreadable: {info['error']}"
+        if entry.id in cat.clashes:
+            status = f"several files match: {', '.join(cat.clashes[entry.id])}"
         rows.append({"id": entry.id, "名称": entry.name_zh, "kind": entry.kind,
                      "features": info["features"], "crs": describe(info["crs"]),
                      "data_status": status, "origin": entry.origin})

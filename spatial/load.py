@@ -98,7 +98,7 @@ def open_source(path, layer: str | None = None) -> Source:
         gpkgs = sorted(str(x.relative_to(p)) for x in p.rglob("*") if x.suffix.lower() == ".gpkg")
         if not shps and len(gpkgs) == 1:
             return open_source(p / gpkgs[0], layer)
-        chosen = _choose(shps, layer, p, "shapefile")
+        chosen = _choose(shps + gpkgs, layer, p, "data file")
         return open_source(p / chosen)
     if p.stat().st_size == 0:
         raise InputError("file is empty (0 bytes)", p)
@@ -121,9 +121,12 @@ def open_source(path, layer: str | None = None) -> Source:
         raise InputError("a .dbf holds only the attribute table; open the .shp beside it", p)
     if suffix == ".gpkg":
         try:
-            names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+            listing = pyogrio.list_layers(p)
         except Exception as exc:  # noqa: BLE001 - GDAL's own message is the useful part
             raise InputError(f"cannot open as GeoPackage: {_gdal_message(exc)}", p) from exc
+        names = [str(n) for n, geom in listing if geom is not None]
+        if not names and len(listing):
+            raise InputError(f"holds only tables without geometry ({', '.join(str(n) for n in listing[:, 0])})", p)
         chosen = _choose(names, layer, p, "layer")
         return Source(f"{p}|{chosen}", str(p), chosen, "geopackage")
     if suffix in (".geojson", ".json"):
@@ -182,9 +185,12 @@ def detect_encoding(parts: dict) -> tuple[str, str]:
         key = raw.lower().replace(" ", "").replace("_", "")
         if key in _CPG_NAMES:
             enc = _CPG_NAMES[key]
-            # a .cpg saying GBK on text that is valid multi-byte UTF-8 is a mislabelled file
+            # a .cpg that contradicts the bytes is a mislabelled file: believe the bytes
             if enc != "utf-8" and samples and all(_is_utf8(x) for x in samples):
                 return "utf-8", f"detected UTF-8 although the .cpg says {raw}"
+            if enc == "utf-8" and samples and not all(_is_utf8(x) for x in samples) \
+                    and all(_decodes(x, "gb18030") for x in samples):
+                return "gb18030", f"detected GBK/GB18030 although the .cpg says {raw}"
             return enc, f".cpg says {raw}"
         cpg_note = f".cpg {raw[:20]!r} not understood"
     if ".dbf" not in parts:
@@ -209,12 +215,16 @@ def detect_encoding(parts: dict) -> tuple[str, str]:
     return enc, f"guessed {enc} ({cpg_note}; some text is not valid in either UTF-8 or GBK)"
 
 
-def _is_utf8(raw: bytes) -> bool:
+def _decodes(raw: bytes, encoding: str) -> bool:
     try:
-        raw.decode("utf-8")
+        raw.decode(encoding)
         return True
     except UnicodeDecodeError:
         return False
+
+
+def _is_utf8(raw: bytes) -> bool:
+    return _decodes(raw, "utf-8")
 
 
 # --------------------------------------------------------------------------- labels

@@ -164,3 +164,32 @@ def test_zip_from_a_mac(tmp_path, towns):
             zf.write(p, p.name)
             zf.writestr(f"__MACOSX/._{p.name}", b"\x00\x05\x16\x07")
     assert len(spatial.read(z)) == 3
+
+
+def test_folder_with_shapefile_and_geopackage_asks_which(tmp_path, towns):
+    towns.to_file(tmp_path / "a.shp")
+    towns.to_file(tmp_path / "b.gpkg")
+    with pytest.raises(InputError, match=r"holds 2 data files \(a.shp, b.gpkg\); choose one"):
+        spatial.read(tmp_path)
+    assert len(spatial.read(tmp_path, layer="b")) == 3
+
+
+def test_geopackage_with_only_a_table(tmp_path):
+    import pyogrio
+    pyogrio.write_dataframe(pd.DataFrame({"a": [1]}), tmp_path / "t.gpkg", layer="kpi")
+    with pytest.raises(InputError, match="only tables without geometry \\(kpi\\)"):
+        spatial.read(tmp_path / "t.gpkg")
+
+
+def test_cpg_saying_utf8_on_gbk_text(tmp_path, towns):
+    towns.to_file(tmp_path / "g.shp", encoding="GBK")
+    (tmp_path / "g.cpg").write_text("UTF-8")
+    with pytest.warns(spatial.InputWarning, match="GBK/GB18030 although the .cpg says UTF-8"):
+        assert spatial.read(tmp_path / "g.shp")["name"].iloc[2] == "田坎彝族乡"
+
+
+def test_layers_list_flags_two_files_for_one_layer(tmp_path, towns, capsys):
+    towns.to_file(tmp_path / "townships.geojson")
+    towns.to_file(tmp_path / "乡镇驻地.geojson")
+    assert cli.main(["--layers", str(tmp_path), "layers", "list", "--format", "csv"]) == 0
+    assert "several files match" in capsys.readouterr().out
