@@ -703,7 +703,6 @@ def _coverage_table(table):
 
 def _demand(cat, circles, population):
     """Uncovered demand points: township seats weighted by population where known."""
-    import geopandas as gpd
     import numpy as np
     seats = cat.load("townships")
     covered = circles.union_all()

@@ -76,6 +76,11 @@ def _shapefile_parts_on_disk(shp: Path) -> dict:
     return parts
 
 
+def _zip_read(path: Path, member: str) -> bytes:
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(member)
+
+
 def _shapefile_parts_in_zip(path: Path, member: str) -> dict:
     stem = member[:-4]
     parts = {}
@@ -84,7 +89,7 @@ def _shapefile_parts_in_zip(path: Path, member: str) -> dict:
     for suffix in (".dbf", ".cpg", ".prj", ".shx"):
         name = names.get((stem + suffix).lower())
         if name:
-            parts[suffix] = (lambda n=name: zipfile.ZipFile(path).read(n))
+            parts[suffix] = (lambda n=name: _zip_read(path, n))
     return parts
 
 
