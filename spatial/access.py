@@ -227,8 +227,14 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
 
 # --------------------------------------------------------------------------- isochrones
 def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45, 60), *,
-               access_kmh: float = DEFAULT_ACCESS_KMH, buffer_m: float = 150.0) -> gpd.GeoDataFrame:
+               access_kmh: float = DEFAULT_ACCESS_KMH, buffer_m: float = 150.0,
+               offroad_kmh: float | None = None, step_m: float = 200.0) -> gpd.GeoDataFrame:
     """Travel-time bands around places, built from the reached network.
+
+    With ``offroad_kmh``, the land beside a reached road counts as reached as far as the time
+    left at that point carries someone across country at that speed (the same straight leg
+    that :func:`to_nearest` charges from a place to its road); the road is sampled every
+    ``step_m`` metres for this. Without it, a fixed ``buffer_m`` corridor is drawn.
 
     Each road piece is cut where the travel time reaches each threshold, the reached parts are
     buffered by ``buffer_m`` in EPSG:4544 and dissolved: the band ``10–20`` is what is
@@ -261,8 +267,10 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
     drawn_out = pieces["expressway"].to_numpy() | pieces["ramp"].to_numpy()
     out = []
     previous = None
+    off_rate = offroad_kmh * 1000.0 / 60.0 if offroad_kmh else 0.0     # metres per minute
     for T in bands:
         parts = []
+        disc_xy, disc_r = [], []
         # routes may use expressways, but only ordinary roads give access to the land around them
         cand = np.flatnonzero(((dist[a] < T) | (dist[b] < T) | np.isin(np.arange(len(pieces)), list(inner)))
                               & ~drawn_out)
@@ -280,12 +288,27 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
                     intervals.append((s0, s0 + reach_f))
                 if reach_b > 0:
                     intervals.append((s1 - reach_b, s1))
+                if off_rate > 0 and seg > 0:
+                    ss = np.linspace(s0, s1, max(2, int(np.ceil(seg / step_m)) + 1))
+                    t = np.full(len(ss), np.inf)
+                    if fwd_ok[p] and np.isfinite(dist[n0]):
+                        t = np.minimum(t, dist[n0] + rate[p] * (ss - s0))
+                    if bwd_ok[p] and np.isfinite(dist[n1]):
+                        t = np.minimum(t, dist[n1] + rate[p] * (s1 - ss))
+                    ok = t < T
+                    if ok.any():
+                        pts = shapely.line_interpolate_point(geoms[p], ss[ok])
+                        disc_xy.append(pts)
+                        disc_r.append((T - t[ok]) * off_rate)
             for s, e in intervals:
                 if e - s <= 0:
                     continue
                 parts.append(geoms[p] if (s <= 0 and e >= L[p]) else substring(geoms[p], s, e))
-        reached = shapely.union_all(shapely.buffer(np.array(parts, dtype=object), buffer_m)) if parts \
-            else shapely.Polygon()
+        shapes = list(shapely.buffer(np.array(parts, dtype=object), buffer_m)) if parts else []
+        if disc_xy:
+            radii = np.maximum(np.concatenate(disc_r), buffer_m)
+            shapes += list(shapely.buffer(np.concatenate(disc_xy), radii, quad_segs=8))
+        reached = shapely.union_all(np.array(shapes, dtype=object)) if shapes else shapely.Polygon()
         band = reached if previous is None else shapely.difference(reached, previous)
         out.append({"min_minutes": 0.0 if previous is None else bands[len(out) - 1],
                     "max_minutes": T, "geometry": band})

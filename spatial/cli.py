@@ -19,7 +19,7 @@ from rich.progress import track
 from rich.table import Table
 
 from . import catalog as catmod
-from . import export, load
+from . import export, load, settings
 from .crs import describe
 from .errors import InputError, InputWarning
 from .load import read
@@ -672,15 +672,22 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
         else:
             click.echo("township_areas not available: coverage statistics skipped", err=True)
         if k > 0:
-            cand = _read_any(ctx, cat, candidates, None)[1] if candidates else cat.load("townships")
-            demand, weights = _demand(cat, circles, population)
+            if candidates:
+                cand = _read_any(ctx, cat, candidates, None)[1]
+            else:
+                cand = cov.candidate_sites(cat.load("townships"), roads, fac)
+            demand, weights, unit = _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed)
             cover = cov.coverage_matrix(cand, demand, net, rural_minutes)
-            picks = cov.choose_sites(cover, weights, k)
+            picks = cov.choose_sites(cover, weights, min(k, len(cand)))
             picks["name"] = cand["name"].astype(str).to_numpy()[picks["candidate"]] if "name" in cand else picks["candidate"]
+            picks["unit"] = unit
             tables["suggested_sites"] = gpd.GeoDataFrame(picks, geometry=cand.geometry.values[picks["candidate"]],
                                                          crs=cand.crs)
+            click.echo(f"demand: {len(demand)} point(s), {weights.sum():,.1f} {unit} not yet covered; "
+                       f"{len(cand)} candidate site(s)")
             for r in picks.itertuples():
-                click.echo(f"suggest {r.name}: +{r.gain:,.0f} covered (cumulative {r.cumulative:,.0f}; {r.method})")
+                click.echo(f"suggest {r.name}: +{r.gain:,.1f} {unit} covered "
+                           f"(cumulative {r.cumulative:,.1f}; {r.method})")
     except InputError as exc:
         raise BadInput(exc.line) from exc
     click.echo(f"service areas: {int((circles['setting'] == 'urban').sum())} urban ({urban_minutes:g} min on foot), "
@@ -701,15 +708,28 @@ def _coverage_table(table):
     return t
 
 
-def _demand(cat, circles, population):
-    """Uncovered demand points: township seats weighted by population where known."""
+def _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed):
+    """Demand not yet covered: township seats weighted by their population field when the
+    seats carry one, else a 1 km grid over the district weighted by land area (km²)."""
     import numpy as np
+    from . import coverage as cov
     seats = cat.load("townships")
-    covered = circles.union_all()
-    weight = pd.to_numeric(seats["population"], errors="coerce").fillna(1).to_numpy() \
-        if "population" in seats.columns else np.ones(len(seats))
-    weight = np.where(seats.within(covered).to_numpy(), 0.0, weight)
-    return gpd.GeoDataFrame(seats[["name"]], geometry=seats.geometry, crs=seats.crs), weight
+    if "population" in seats.columns and pd.to_numeric(seats["population"], errors="coerce").notna().any():
+        covered = circles.union_all()
+        weight = pd.to_numeric(seats["population"], errors="coerce").fillna(0).to_numpy()
+        weight = np.where(seats.within(covered).to_numpy(), 0.0, weight)
+        return gpd.GeoDataFrame(seats[["name"]], geometry=seats.geometry, crs=seats.crs), weight, "人"
+    area = cat.load("township_areas") if cat.get("township_areas").exists else cat.load("boundary")
+    grid = cov.demand_grid(area)
+    if "setting" in fac.columns:
+        urban = fac["setting"].astype(str).isin(["urban", "城市", "城区"]).to_numpy()
+    elif ub is not None and len(ub):
+        urban = fac.to_crs(settings.STORAGE_CRS).within(ub.to_crs(settings.STORAGE_CRS).union_all()).to_numpy()
+    else:
+        urban = np.zeros(len(fac), bool)
+    done = cov.covered_by(fac, grid, net, urban=urban, urban_minutes=urban_minutes,
+                          rural_minutes=rural_minutes, walk_kmh=walk_speed)
+    return grid.to_crs(settings.STORAGE_CRS), np.where(done, 0.0, grid["weight"].to_numpy()), "km²"
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

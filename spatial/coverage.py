@@ -119,8 +119,14 @@ def walking(net: Network, kmh: float = WALK_KMH) -> Network:
 
 
 def service_areas(facilities: gpd.GeoDataFrame, network: Network, minutes: float, *,
-                  access_kmh: float = WALK_KMH, buffer_m: float = 300.0) -> gpd.GeoDataFrame:
-    """One polygon per facility: what it reaches within ``minutes`` over ``network``."""
+                  access_kmh: float = WALK_KMH, buffer_m: float = 300.0,
+                  offroad: bool = False) -> gpd.GeoDataFrame:
+    """One polygon per facility: what it reaches within ``minutes`` over ``network``.
+
+    ``offroad``: the land beside reached roads counts as far as the time left carries someone
+    across country at ``access_kmh`` (as :func:`coverage_matrix` counts it); otherwise a
+    ``buffer_m`` corridor along the reached roads.
+    """
     if minutes <= 0:
         raise InputError(f"minutes must be positive, got {minutes}")
     if len(facilities) == 0:
@@ -128,7 +134,7 @@ def service_areas(facilities: gpd.GeoDataFrame, network: Network, minutes: float
     geoms = []
     for i in range(len(facilities)):
         band = isochrones(facilities.iloc[[i]], network, bands=(minutes,), access_kmh=access_kmh,
-                          buffer_m=buffer_m)
+                          buffer_m=buffer_m, offroad_kmh=access_kmh if offroad else None)
         geoms.append(band.geometry.iloc[0])
     out = facilities.to_crs(settings.STORAGE_CRS).copy()
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=settings.STORAGE_CRS))
@@ -138,8 +144,14 @@ def service_areas(facilities: gpd.GeoDataFrame, network: Network, minutes: float
 
 def health_circles(facilities: gpd.GeoDataFrame, road_net: Network, *, urban: np.ndarray | None = None,
                    urban_boundary: gpd.GeoDataFrame | None = None, urban_minutes: float = 15.0,
-                   rural_minutes: float = 30.0, walk_kmh: float = WALK_KMH, buffer_m: float = 300.0):
+                   rural_minutes: float = 30.0, walk_kmh: float = WALK_KMH, buffer_m: float = 300.0,
+                   access_kmh: float = 15.0, offroad: bool = True):
     """15-minute urban (on foot) and 30-minute rural (by road) health service circles.
+
+    With ``offroad`` (default) the land beside reached roads is covered as far as the time
+    left carries someone across country (on foot in town, at ``access_kmh`` in the
+    countryside), the same rule :func:`coverage_matrix` applies to candidate sites; without
+    it, a ``buffer_m`` corridor along the reached roads.
 
     A facility is urban when ``urban`` says so, else when its ``setting`` field is ``urban``
     (城市), else when it lies inside ``urban_boundary``.
@@ -161,10 +173,11 @@ def health_circles(facilities: gpd.GeoDataFrame, road_net: Network, *, urban: np
     parts = []
     if urban.any():
         u = service_areas(pts[urban], walking(road_net, walk_kmh), urban_minutes, access_kmh=walk_kmh,
-                          buffer_m=buffer_m)
+                          buffer_m=buffer_m, offroad=offroad)
         parts.append(u.assign(setting="urban", mode="步行"))
     if (~urban).any():
-        r = service_areas(pts[~urban], road_net, rural_minutes, buffer_m=buffer_m)
+        r = service_areas(pts[~urban], road_net, rural_minutes, access_kmh=access_kmh, buffer_m=buffer_m,
+                          offroad=offroad)
         parts.append(r.assign(setting="rural", mode="车行"))
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=settings.STORAGE_CRS)
 
@@ -366,3 +379,56 @@ def _mclp_exact(cover, w, k):
     if pulp.LpStatus[status] != "Optimal":
         raise ImportError("solver did not reach an optimum")
     return [j for j in range(n_cand) if x[j].value() > 0.5]
+
+
+def demand_grid(area: gpd.GeoDataFrame, cell_m: float = 1000.0) -> gpd.GeoDataFrame:
+    """Demand points where no population data exist: one per ``cell_m`` grid cell of ``area``.
+
+    Each point is the cell's representative point inside the area; ``weight`` is the cell's
+    area inside ``area`` in km², so a covering model maximises newly covered land.
+    """
+    if cell_m <= 0:
+        raise InputError(f"grid cell size must be positive, got {cell_m:g} m")
+    shape = area.to_crs(settings.METRIC_CRS).union_all()
+    minx, miny, maxx, maxy = shape.bounds
+    xs, ys = np.arange(minx, maxx, cell_m), np.arange(miny, maxy, cell_m)
+    gx, gy = np.meshgrid(xs, ys)
+    cells = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + cell_m, gy.ravel() + cell_m)
+    tree = shapely.STRtree(cells)
+    hit = np.unique(tree.query(shape, predicate="intersects"))
+    parts = shapely.intersection(cells[hit], shape)
+    parts = parts[shapely.area(parts) >= 1.0]        # floating-point slivers along the edges
+    return gpd.GeoDataFrame({"weight": shapely.area(parts) / 1e6},
+                            geometry=shapely.point_on_surface(parts), crs=settings.METRIC_CRS)
+
+
+def covered_by(facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, road_net: Network, *,
+               urban: np.ndarray, urban_minutes: float, rural_minutes: float,
+               walk_kmh: float = WALK_KMH) -> np.ndarray:
+    """Which demand points existing facilities reach: urban ones on foot, rural ones by road,
+    measured the same way as :func:`coverage_matrix` measures candidate sites."""
+    out = np.zeros(len(demand), bool)
+    urban = np.asarray(urban, bool)
+    if urban.any():
+        out |= coverage_matrix(facilities[urban], demand, walking(road_net, walk_kmh), urban_minutes,
+                               access_kmh=walk_kmh).any(axis=1)
+    if (~urban).any():
+        out |= coverage_matrix(facilities[~urban], demand, road_net, rural_minutes).any(axis=1)
+    return out
+
+
+def candidate_sites(seats: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                    min_gap_m: float = 500.0) -> gpd.GeoDataFrame:
+    """Default candidate sites: township seats and road midpoints at least ``min_gap_m`` from
+    every existing facility (a seat that already has one adds nothing)."""
+    s = seats.to_crs(settings.METRIC_CRS)
+    r = roads.to_crs(settings.METRIC_CRS)
+    mids = r.geometry.interpolate(0.5, normalized=True)
+    names = list(s["name"].astype(str)) + [f"{n} 中点" for n in r["name"].astype(str)] if "name" in r else \
+        list(s["name"].astype(str)) + [f"道路 {i} 中点" for i in range(len(r))]
+    cand = gpd.GeoDataFrame({"name": names, "kind": ["乡镇驻地"] * len(s) + ["道路中点"] * len(r)},
+                            geometry=list(s.geometry) + list(mids), crs=settings.METRIC_CRS)
+    if len(facilities):
+        fac = facilities.to_crs(settings.METRIC_CRS).union_all()
+        cand = cand[cand.distance(fac) >= min_gap_m]
+    return cand.reset_index(drop=True).to_crs(settings.STORAGE_CRS)

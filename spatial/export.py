@@ -242,7 +242,8 @@ def _estimate_shp_bytes(gdf: gpd.GeoDataFrame) -> tuple[int, int]:
         if col == gdf.geometry.name:
             continue
         if col in _text_columns(gdf):
-            rec += min(DBF_TEXT_BYTES, int(gdf[col].astype(str).str.len().max() or 1) * 3)
+            longest = gdf[col].dropna().astype(str).str.len().max()
+            rec += min(DBF_TEXT_BYTES, (int(longest) if pd.notna(longest) and longest > 0 else 1) * 3)
         else:
             rec += 24
     return shp, 32 * (len(gdf.columns) + 1) + len(gdf) * rec

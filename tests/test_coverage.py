@@ -196,8 +196,12 @@ def test_cli_coverage_commands(tmp_path, capsys, monkeypatch, mini_county):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "service areas: 1 urban (15 min on foot), 1 rural (30 min by road)" in captured.out
-    # uncovered seats: 丁街道 and 丙族乡 (weight 1 each, no population field); any one site adds 1
-    assert re.search(r"suggest (甲镇|丁街道|丙族乡): \+1 covered \(cumulative 1; exact", captured.out)
+    # no population on the seats: demand is a 1 km grid over the township areas, weighted by km²
+    m = re.search(r"demand: (\d+) point\(s\), ([\d.,]+) km² not yet covered; (\d+) candidate", captured.out)
+    areas = gpd.read_file(folder / "township_areas.geojson")
+    assert m and int(m.group(1)) == len(coverage.demand_grid(areas))
+    gain = re.search(r"suggest .+: \+([\d.,]+) km² covered \(cumulative ([\d.,]+); exact", captured.out)
+    assert gain and 0 < float(gain.group(1)) <= float(m.group(2).replace(",", ""))
     assert {"circles", "coverage", "gaps", "suggested_sites"} <= set(pyogrio.list_layers(out)[:, 0])
     code = cli.main(layers + ["coverage", "protection", "--layer", "interchanges", "--first", "300m",
                               "--second", "2km", "--out", str(tmp_path / "p.zip")])
@@ -213,3 +217,45 @@ def test_population_window_keeps_edge_cells(tmp_path):
     r = _population_raster(tmp_path / "one.tif", value=1.0, origin=(X, Y + 1000), size=(10, 10))
     zone = gpd.GeoDataFrame({"name": ["z"]}, geometry=[box(X + 240, Y + 240, X + 760, Y + 760)], crs=CRS)
     assert coverage.zonal_population(r, zone)["population"].iloc[0] == 36
+
+
+def test_demand_grid_weights_sum_to_the_area():
+    area = gpd.GeoDataFrame(geometry=[box(X, Y, X + 10500, Y + 3000)], crs=CRS)
+    grid = coverage.demand_grid(area, 1000)
+    assert len(grid) == 11 * 3
+    assert grid["weight"].sum() == pytest.approx(31.5)
+    assert grid["weight"].min() == pytest.approx(0.5)        # the cut column
+    with pytest.raises(InputError, match="grid cell size"):
+        coverage.demand_grid(area, 0)
+
+
+def test_offroad_service_area_is_the_analytic_cone():
+    # one 60 km/h road from the place eastwards; 10 minutes; 15 km/h across country:
+    # reach along the road 10 km, beside it a radius of (10 − t) × 250 m, i.e. a disc of
+    # R0 = 2,500 m at the place and a cone to the point 10 km east (tangent half-angle asin 0.25)
+    roads = gpd.GeoDataFrame({"grade": ["二级公路"]}, geometry=[LineString([(X, Y), (X + 20000, Y)])], crs=CRS)
+    net = network.from_layers(roads)
+    fac = pts((0, 0))
+    area = coverage.service_areas(fac, net, 10, access_kmh=15, buffer_m=1, offroad=True).to_crs(CRS).area.iloc[0]
+    r0, k = 2500.0, 0.25
+    d = r0 / k
+    t = np.sqrt(d * d - r0 * r0)
+    expected = np.pi * r0 ** 2 + r0 * t - np.arccos(k) * r0 ** 2
+    assert area == pytest.approx(expected, rel=0.02)
+    corridor = coverage.service_areas(fac, net, 10, buffer_m=300).to_crs(CRS).area.iloc[0]
+    assert corridor == pytest.approx(10000 * 600 + np.pi * 300 ** 2, rel=0.01)
+
+
+def test_existing_coverage_and_default_candidates():
+    roads = gpd.GeoDataFrame({"name": ["东西路"], "grade": ["二级公路"]},
+                             geometry=[LineString([(X, Y), (X + 60000, Y)])], crs=CRS)
+    net = network.from_layers(roads)
+    fac = pts((0, 0))
+    dem = pts((10000, 0), (40000, 0), (10000, 3000))
+    done = coverage.covered_by(fac, dem, net, urban=np.array([False]), urban_minutes=15, rural_minutes=15)
+    # 10 km by road = 10 min; 3 km off the road at 15 km/h = 12 min more → 22 > 15
+    assert done.tolist() == [True, False, False]
+    assert done.tolist() == coverage.coverage_matrix(fac, dem, net, 15).any(axis=1).tolist()
+    seats = gpd.GeoDataFrame({"name": ["甲", "乙"]}, geometry=[Point(X, Y), Point(X + 50000, Y)], crs=CRS)
+    cand = coverage.candidate_sites(seats, roads, fac)
+    assert list(cand["name"]) == ["乙", "东西路 中点"]            # 甲 already has the facility
