@@ -49,6 +49,7 @@ PARK_AREA_M2 = 1.0e6
 URBAN_AREA_M2 = 58.0e6       # the plan's 2025 built-up-area target (≥ 58 km²)
 REDLINE_RADIUS_M = 3000.0
 FARMLAND_AREA_M2 = 3000 * settings.M2_PER_MU
+SETTLEMENT_M = 1000.0        # kept out of the illustrative red line around each seat
 
 
 def _csv(name: str) -> pd.DataFrame:
@@ -312,7 +313,9 @@ def control_lines(places: Places, boundary, reservoirs: gpd.GeoDataFrame, baqu: 
     urban = centre.buffer(np.sqrt(URBAN_AREA_M2 / np.pi), 64).intersection(outline)
     existing = reservoirs[reservoirs["phase"] == "existing"].to_crs(METRIC)
     red = shapely.union_all([g.buffer(REDLINE_RADIUS_M, 64) for g in existing.geometry]).intersection(outline)
-    red = red.difference(urban)
+    seats_m = [places(n) for n in places.seat if n != "城区"]
+    settlements = shapely.union_all([p.buffer(SETTLEMENT_M, 32) for p in seats_m])
+    red = red.difference(urban).difference(settlements)      # red lines leave settlements out
     farm = shapely.union_all([g.buffer(np.sqrt(FARMLAND_AREA_M2 / np.pi), 64) for g in baqu.to_crs(METRIC).geometry])
     farm = farm.intersection(outline).difference(urban).difference(red)
     note = "illustrative: drawn to demonstrate the checks; the real 三区三线 are not public"
@@ -324,7 +327,8 @@ def control_lines(places: Places, boundary, reservoirs: gpd.GeoDataFrame, baqu: 
         "eco_redline": _frame([{"name": "生态保护红线（示意）", "area_km2": round(red.area / 1e6, 1),
                                 "data_status": "illustrative", "source": note,
                                 "method": f"{REDLINE_RADIUS_M / 1000:g} km around the placed existing "
-                                          "drinking-water reservoirs, standing in for their catchments"}], [red]),
+                                          "drinking-water reservoirs, standing in for their catchments, leaving "
+                                          f"{SETTLEMENT_M / 1000:g} km around each seat and the urban boundary out"}], [red]),
         "basic_farmland": _frame([{"name": "永久基本农田（示意）", "area_km2": round(farm.area / 1e6, 2),
                                    "data_status": "illustrative", "source": note,
                                    "method": "3,000 亩 around each placed 坝区 named in the plan, outside the "

@@ -570,7 +570,8 @@ def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
     if "532_totals" in tables:
         for r in tables["532_totals"].itertuples():
             target = f"{r.target_wanmu:g} 万亩" if pd.notna(r.target_wanmu) else "—"
-            click.echo(f"{r.crop}: {r.area_mu:,.1f} 亩 = {r.area_wanmu:.3f} 万亩 (规划目标 {target})")
+            what = "产业布局区域范围（非种植面积）" if r.basis.startswith("zone") else "种植地块"
+            click.echo(f"{r.crop}: {r.area_mu:,.1f} 亩 = {r.area_wanmu:.3f} 万亩 [{what}] (规划目标 {target})")
     if "211" in tables:
         for r in tables["211"].itertuples():
             click.echo(f"{r.animal}: {r.capacity:,.0f} (规划目标 {r.target:,.0f} {r.unit}; "

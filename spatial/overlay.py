@@ -268,6 +268,12 @@ def crop_summary(zones: gpd.GeoDataFrame, *, crop_field: str = "crop", township_
     totals["area_wanmu"] = (totals["area_mu"] / 1e4).round(3)
     totals["target_wanmu"] = totals["crop"].map(PLAN_CROP_TARGETS_WANMU)
     totals["share_of_target"] = (totals["area_wanmu"] / totals["target_wanmu"]).round(4)
+    # zones drawn over whole townships (area_basis = zone) measure where an industry is
+    # planned, not what is planted: say so in both tables
+    zone_basis = "area_basis" in zones.columns and zones["area_basis"].astype(str).eq("zone").all()
+    basis = "zone extent (not planted area)" if zone_basis else "mapped plots"
+    by["basis"] = basis
+    totals["basis"] = basis
     return by.drop(columns="area_m2"), totals
 
 

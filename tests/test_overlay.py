@@ -192,3 +192,14 @@ def test_overlapping_control_polygons_are_not_counted_twice():
     assert row["inside_m2"] == pytest.approx(6000) and row["share"] == pytest.approx(0.6)
     assert row["verdict"] == "园区位于城镇开发边界外"
     assert conflicts["area_mu"].iloc[0] == pytest.approx(4000 / MU, rel=1e-6)
+
+
+def test_crop_summary_says_when_it_measures_zones_not_plots():
+    from shapely.geometry import box as _box
+    z = gpd.GeoDataFrame({"crop": ["刺梨"], "township": ["甲镇"], "area_basis": ["zone"]},
+                         geometry=[_box(500000, 3000000, 501000, 3001000)], crs="EPSG:4544")
+    by, totals = overlay.crop_summary(z)
+    assert totals["basis"].tolist() == ["zone extent (not planted area)"] and by["basis"].iloc[0].startswith("zone")
+    assert totals["area_mu"].iloc[0] == pytest.approx(1e6 / (10000 / 15), rel=1e-3)
+    _, plots = overlay.crop_summary(z.drop(columns="area_basis"))
+    assert plots["basis"].tolist() == ["mapped plots"]
