@@ -178,7 +178,7 @@ def test_cli_check_and_zones(tmp_path, capsys, monkeypatch):
                      "--township-field", "乡镇", "--out", str(tmp_path / "zones.xlsx")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "刺梨: 1,500.0 亩 = 0.150 万亩 (规划目标 50 万亩)" in captured.out
+    assert "刺梨: 1,500.0 亩 = 0.150 万亩 [种植地块] (规划目标 50 万亩)" in captured.out
     code = cli.main(["zones", "summary", "--plots", str(plots)])
     assert code == 2 and "no crop field 'crop'" in capsys.readouterr().err
 
