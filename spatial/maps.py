@@ -22,9 +22,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.affinity
 from branca.element import Element, MacroElement, Template
 
-from . import chinacoords, settings
+from . import chinacoords, metric, settings
 from .catalog import Catalog
 from .errors import InputError, InputWarning
 from .export import atomic_path
@@ -347,8 +348,14 @@ def _add_context(b: MapBuilder, L: dict, show_roads: bool = True):
                   {"kind": "line", "color": ROAD_STYLES["高速公路"][0], "label": "现状高速"},
                   {"kind": "line", "color": ROAD_STYLES["高速公路"][0], "label": "规划高速", "dash": True}]})
     if show_roads and "interchanges" in L:
-        b.add(L["interchanges"], "高速出入口", fields=["name", "phase"], labels={"name": "名称", "phase": "阶段"},
-              search="name", style_fn=lambda r: point_style("#1a9850", 6, hollow=_planned(r)))
+        # a ring around whatever sits on the entrance (seats often do), dashed when planned
+        b.add(L["interchanges"], "高速出入口", fields=["name", "phase", "expressway", "data_status"],
+              labels={"name": "名称", "phase": "阶段", "expressway": "所在高速"}, search="name",
+              style_fn=lambda r: {"radius": 10, "color": "#00441b", "weight": 3, "fillOpacity": 0.0,
+                                  **({"dashArray": "3 3"} if _planned(r) else {})},
+              legend={"title": "高速出入口", "items": [
+                  {"color": "#ffffff", "outline": "#00441b", "label": "现状出入口（环）"},
+                  {"color": "#ffffff", "outline": "#00441b", "label": "规划出入口（虚线环）"}]})
 
 
 def overview_map(cat: Catalog, basemap="none", tianditu_key=None):
@@ -431,18 +438,38 @@ def agriculture_map(cat: Catalog, basemap="none", tianditu_key=None):
     b = MapBuilder("532/211 农业产业布局", "刺梨、茶叶、蔬菜；牛羊、生猪、家禽", _bounds(L), basemap, tianditu_key)
     _add_context(b, L, show_roads=False)
     crop_colors = {"刺梨": "#e7298a", "茶叶": "#1b9e77", "蔬菜": "#66a61e"}
+    animal_colors = {"牛": "#8c510a", "羊": "#bf812d", "生猪": "#c51b7d", "家禽": "#2166ac"}
     if "agri_zones" in L:
         crop = "crop" if "crop" in L["agri_zones"].columns else "name"
-        b.add(L["agri_zones"], "532 种植", fields=["name", "crop", "belt", "target_mu"], search="name",
-              labels={"name": "名称", "crop": "作物", "belt": "产业带", "target_mu": "规划目标(亩)"},
+        b.add(L["agri_zones"], "532 种植", fields=["name", "crop", "belt", "township", "plan_target",
+                                                  "target_unit", "area_basis", "data_status"], search="name",
+              labels={"name": "名称", "crop": "作物", "belt": "产业带", "township": "乡镇",
+                      "plan_target": "规划目标", "target_unit": "单位", "area_basis": "面积口径"},
               style_fn=lambda r: {"color": crop_colors.get(str(r.get(crop)), "#7570b3"), "weight": 1,
                                   "fillColor": crop_colors.get(str(r.get(crop)), "#7570b3"), "fillOpacity": 0.4},
               legend={"title": "532 种植", "items": [{"color": c, "label": k} for k, c in crop_colors.items()]})
+    baqu = _load_some(cat, ["baqu"]).get("baqu")
+    if baqu is not None:
+        b.add(baqu, "坝区", fields=["name", "use", "township", "data_status"], search="name",
+              labels={"name": "名称", "use": "用途", "township": "乡镇"},
+              style=point_style("#4d9221", 7),
+              legend={"title": "坝区", "items": [{"color": "#4d9221", "label": "坝区（蔬菜基地）"}]})
     if "livestock" in L:
-        b.add(L["livestock"], "211 养殖", fields=["name", "animal", "target"], search="name",
-              labels={"name": "名称", "animal": "畜种", "target": "规划目标"},
-              style={"color": "#8c510a", "weight": 1.5, "fillColor": "#d8b365", "fillOpacity": 0.35},
-              legend={"title": "211 养殖", "items": [{"color": "#d8b365", "label": "养殖园区"}]})
+        live = L["livestock"]
+        animal = live["animal"].astype(str) if "animal" in live.columns else live["name"].astype(str)
+        # several animals often share a township: one marker each, side by side at its centre
+        pts = metric.to_metric(live).geometry.representative_point()
+        order = animal.groupby(pts.to_wkb().values).cumcount().to_numpy()
+        shifted = gpd.GeoSeries([shapely.affinity.translate(p, xoff=1800.0 * k) for p, k in zip(pts, order)],
+                                crs=settings.METRIC_CRS, index=live.index)
+        markers = gpd.GeoDataFrame(live.drop(columns=live.geometry.name), geometry=shifted).to_crs(settings.STORAGE_CRS)
+        b.add(markers, "211 养殖", fields=["name", "animal", "township", "plan_target", "target_unit",
+                                          "capacity", "data_status"], search="name",
+              labels={"name": "名称", "animal": "畜种", "township": "乡镇", "plan_target": "规划目标",
+                      "target_unit": "单位", "capacity": "规模"},
+              style_fn=lambda r: point_style(animal_colors.get(str(r.get("animal")), "#8c510a"), 8),
+              legend={"title": "211 养殖（乡镇中心）", "items": [{"color": c, "label": k}
+                                                              for k, c in animal_colors.items()]})
     return b.finish()
 
 
