@@ -20,6 +20,12 @@ demo: $(STAMP)
 	$(BIN)/qxg layers list
 	$(BIN)/qxg layers validate
 	$(BIN)/qxg export --all --crs 4544 --out exports/qxg_layers.gpkg --overwrite
+	$(BIN)/qxg access highway --minutes 30 --out exports/access_highway.xlsx --overwrite
+	$(BIN)/qxg coverage health --suggest 3 --out exports/health_circles.gpkg --overwrite
+	@# example distances only: use the delineation the county adopted (see README, Coverage)
+	$(BIN)/qxg coverage protection --layer reservoirs --first 300m --second 2km --out exports/water_protection_example.gpkg --overwrite
+	$(BIN)/qxg check sanqu-sanxian --out exports/sanqu_check.gpkg --overwrite
+	$(BIN)/qxg zones summary --out exports/zones_summary.xlsx --overwrite
 	$(BIN)/qxg map --out maps
 
 test: $(STAMP)
