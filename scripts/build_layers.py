@@ -83,6 +83,9 @@ def townships(adcode: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
     rows, pts, missing = [], [], []
     for r in gaz.itertuples():
         lon = lat = None
+        if r.code in towns.index and towns.at[r.code, "name"].replace("办事处", "") != r.name:
+            raise SystemExit(f"code {r.code}: {r.name} in the gazetteer but "
+                             f"{towns.at[r.code, 'name']} in Vonng/adcode: check the code systems")
         if r.code in towns.index and pd.notna(towns.at[r.code, "lon"]):
             lon, lat = towns.at[r.code, "lon"], towns.at[r.code, "lat"]
             basis = "AMap centre point of the township"

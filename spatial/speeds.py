@@ -113,4 +113,8 @@ class SpeedTable:
         """Speed of each grade in km/h, after the terrain factor (ramps are not scaled)."""
         g = pd.Series(grades, dtype=object)
         v = g.map(self.speeds).to_numpy(dtype=float)
+        bad = ~(v > 0)
+        if bad.any():
+            raise InputError(f"no positive speed for road grade(s) {', '.join(sorted(set(map(str, g[bad]))))}",
+                             hint="give them a speed in the speeds file's [speeds] table")
         return np.where(g.to_numpy() == RAMP, v, v * self.terrain_factor)

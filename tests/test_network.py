@@ -180,3 +180,10 @@ def test_cached_graphml_reads_offline_like_the_osm_file(tmp_path):
     b = network.from_osm_file(tmp_path / "cache.graphml")
     assert (a.n_nodes, a.n_edges, list(a.entrances["name"])) == (b.n_nodes, b.n_edges, list(b.entrances["name"]))
     assert sorted(a.edge_minutes) == pytest.approx(sorted(b.edge_minutes))
+
+
+def test_a_speed_table_without_a_grade_is_named_not_a_crash():
+    table = SpeedTable(speeds={"三级公路": 30.0})
+    roads = lines([(500000, 3000000), (510000, 3000000)], grade="二级公路")
+    with pytest.raises(InputError, match="no positive speed for road grade.*二级公路"):
+        network.from_layers(roads, speeds=table)
