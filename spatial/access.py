@@ -165,8 +165,12 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
                    expressways: gpd.GeoDataFrame, interchanges: gpd.GeoDataFrame, *,
                    minutes: float = 30.0, scenarios=("current", "planned"),
                    speeds: SpeedTable | None = None, access_kmh: float = DEFAULT_ACCESS_KMH,
-                   class_field: str | None = None, kpi_types=KPI_TYPES):
+                   class_field: str | None = None, kpi_types=KPI_TYPES, networks: dict | None = None):
     """The plan's 乡镇30分钟上高速比例, today and with the planned expressways and interchanges.
+
+    ``networks`` (scenario → Network) replaces the networks built from the layers, e.g. an
+    OpenStreetMap network for ``current``; ``roads``/``expressways``/``interchanges`` may
+    then be None.
 
     Returns
     -------
@@ -183,8 +187,9 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
         raise InputError(f"minutes must be positive, got {minutes}")
     rows, nets = [], {}
     for scenario in scenarios:
-        net = from_layers(roads, expressways, interchanges, speeds=speeds, class_field=class_field,
-                          scenario=scenario)
+        net = networks[scenario] if networks else \
+            from_layers(roads, expressways, interchanges, speeds=speeds, class_field=class_field,
+                        scenario=scenario)
         nets[scenario] = net
         res = to_nearest(townships, "entrances", net, access_kmh=access_kmh)
         res = res.rename(columns={"target": "entrance"}).drop(columns=["target_index"])

@@ -409,8 +409,12 @@ def access():
 @click.option("--access-speed", type=float, default=15.0, show_default=True,
               help="km/h on the straight leg from a township seat to its road.")
 @click.option("--class-field", help="Road class field of the roads layer.")
+@click.option("--osm", "osm_file", type=click.Path(path_type=Path),
+              help="Route on a local OpenStreetMap file (.osm, .osm.pbf, or the .graphml of 'network fetch') "
+                   "instead of the road layers; entrances are its motorway links (current network only).")
 @click.pass_context
-def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field):
+def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field,
+                   osm_file):
     """乡镇30分钟上高速比例: minutes from every township seat to the nearest expressway entrance."""
     from . import access as acc
     if not minutes > 0 or minutes == float("inf"):
@@ -419,11 +423,22 @@ def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_
     scenarios = ("current", "planned") if scenario == "both" else (scenario,)
     cat = _catalog(ctx)
     try:
-        layers_ = {k: cat.load(k) for k in ("townships", "roads", "expressways", "interchanges")}
-        rows, kpi, changes, nets = acc.highway_access(
-            layers_["townships"], layers_["roads"], layers_["expressways"], layers_["interchanges"],
-            minutes=minutes, scenarios=scenarios, speeds=speeds, access_kmh=access_speed,
-            class_field=class_field)
+        if osm_file:
+            from . import network as netmod
+            if "planned" in scenarios:
+                click.echo("OpenStreetMap holds today's roads only: the current network is analysed", err=True)
+            scenarios = ("current",)
+            towns = cat.load("townships")
+            nets = {"current": netmod.from_osm_file(osm_file, speeds=speeds)}
+            rows, kpi, changes, nets = acc.highway_access(towns, None, None, None, minutes=minutes,
+                                                          scenarios=scenarios, access_kmh=access_speed,
+                                                          networks=nets)
+        else:
+            layers_ = {k: cat.load(k) for k in ("townships", "roads", "expressways", "interchanges")}
+            rows, kpi, changes, nets = acc.highway_access(
+                layers_["townships"], layers_["roads"], layers_["expressways"], layers_["interchanges"],
+                minutes=minutes, scenarios=scenarios, speeds=speeds, access_kmh=access_speed,
+                class_field=class_field)
     except InputError as exc:
         raise BadInput(exc.line) from exc
     _print_access(rows, kpi, changes, minutes, scenarios)

@@ -20,7 +20,9 @@ Rules that make the answers right:
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -456,18 +458,47 @@ def _reverse_twins(u, v, geoms) -> np.ndarray:
 
 
 def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:
-    """Build a network from a local ``.osm`` XML file, or the ``.graphml`` cached by
-    ``qxg network fetch`` (both offline)."""
+    """Build a network from a local OpenStreetMap file, offline: ``.osm`` XML, ``.osm.pbf``
+    (read with pyosmium), or the ``.graphml`` cached by ``qxg network fetch``."""
     import osmnx as ox
 
+    name = str(path).lower()
+    if not Path(path).exists():
+        raise InputError("no such file", path)
     try:
-        if str(path).lower().endswith(".graphml"):
+        if name.endswith(".graphml"):
             graph = ox.load_graphml(path)
             return from_osm_graph(graph, speeds=speeds)
-        with osm_node_names():
-            graph = ox.graph_from_xml(str(path), simplify=True, retain_all=True)
-    except FileNotFoundError as exc:
-        raise InputError("no such file", path) from exc
-    except Exception as exc:  # noqa: BLE001 - OSMnx/XML errors come in many classes
-        raise InputError(f"cannot read as OpenStreetMap XML: {str(exc).splitlines()[0]}", path) from exc
+        with tempfile.TemporaryDirectory() as tmp:
+            xml = _pbf_to_xml(Path(path), Path(tmp) / "roads.osm") if name.endswith(".pbf") else Path(path)
+            with osm_node_names():
+                graph = ox.graph_from_xml(str(xml), simplify=True, retain_all=True)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - OSMnx/XML/osmium errors come in many classes
+        kind = "OpenStreetMap PBF" if name.endswith(".pbf") else "OpenStreetMap XML"
+        raise InputError(f"cannot read as {kind}: {str(exc).splitlines()[0]}", path) from exc
     return from_osm_graph(graph, speeds=speeds)
+
+
+def _pbf_to_xml(pbf: Path, out: Path) -> Path:
+    """The highway ways of a .osm.pbf and their nodes, written as .osm XML for OSMnx.
+
+    Two passes: the first collects the node ids the highway ways use, the second writes
+    those nodes (with their tags, e.g. motorway_junction names) and the ways, in file order.
+    """
+    import osmium
+
+    wanted: set[int] = set()
+    for way in osmium.FileProcessor(str(pbf), osmium.osm.WAY):
+        if "highway" in way.tags:
+            wanted.update(n.ref for n in way.nodes)
+    if not wanted:
+        raise InputError("no highway ways in this file", pbf)
+    with osmium.SimpleWriter(str(out)) as writer:
+        for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
+            if obj.is_node() and obj.id in wanted:
+                writer.add_node(obj)
+            elif obj.is_way() and "highway" in obj.tags:
+                writer.add_way(obj)
+    return out

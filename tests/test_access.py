@@ -156,3 +156,24 @@ def test_single_scenario_to_geopackage(mini_county, tmp_path, capsys, monkeypatc
     assert code == 0, capsys.readouterr().err
     import pyogrio
     assert sorted(pyogrio.list_layers(out)[:, 0]) == ["access", "changes", "kpi"]
+
+
+def test_cli_access_highway_on_an_osm_file(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+    from spatial import cli, network
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    folder = tmp_path / "county"
+    folder.mkdir()
+    towns = gpd.GeoDataFrame({"name": ["甲镇"], "code": ["1"], "type": ["镇"]},
+                             geometry=[Point(105.2805, 27.3008)], crs=4326)
+    towns.to_file(folder / "townships.geojson")
+    osm = Path(__file__).parent / "data" / "mini.osm"
+    out = tmp_path / "a.csv"
+    code = cli.main(["--layers", str(folder), "access", "highway", "--osm", str(osm), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "current network is analysed" in captured.err
+    table = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(table["scenario"]) == ["current"] and table["entrance"].iloc[0] == "测试互通"
+    ref = access.to_nearest(towns, "entrances", network.from_osm_file(osm))
+    assert table["minutes"].iloc[0] == pytest.approx(ref["minutes"].iloc[0], abs=0.01)

@@ -187,3 +187,43 @@ def test_a_speed_table_without_a_grade_is_named_not_a_crash():
     roads = lines([(500000, 3000000), (510000, 3000000)], grade="二级公路")
     with pytest.raises(InputError, match="no positive speed for road grade.*二级公路"):
         network.from_layers(roads, speeds=table)
+
+
+def _to_pbf(src: Path, dst: Path, extra_way=None):
+    import osmium
+    with osmium.SimpleWriter(str(dst)) as w:
+        for o in osmium.FileProcessor(str(src)):
+            if o.is_node():
+                w.add_node(o)
+            elif o.is_way():
+                w.add_way(o)
+        if extra_way is not None:
+            w.add_way(extra_way)
+    return dst
+
+
+def test_osm_pbf_reads_like_the_xml(tmp_path):
+    import osmium
+    # a building outline on the same nodes must not become a road
+    building = osmium.osm.mutable.Way(id=999, nodes=[1, 2, 3], tags={"building": "yes"})
+    pbf = _to_pbf(DATA / "mini.osm", tmp_path / "mini.osm.pbf", extra_way=building)
+    a, b = network.from_osm_file(DATA / "mini.osm"), network.from_osm_file(pbf)
+    assert (a.n_nodes, len(a.edge_u)) == (b.n_nodes, len(b.edge_u))
+    assert np.allclose(np.sort(a.edge_minutes), np.sort(b.edge_minutes))
+    assert list(a.entrances["name"]) == list(b.entrances["name"]) == ["测试互通"]
+
+
+def test_osm_pbf_errors_name_the_file(tmp_path):
+    import osmium
+    empty = tmp_path / "nothing.osm.pbf"
+    with osmium.SimpleWriter(str(empty)) as w:
+        w.add_node(osmium.osm.mutable.Node(id=1, location=(105.3, 27.3), tags={}))
+    with pytest.raises(InputError, match="no highway ways") as e:
+        network.from_osm_file(empty)
+    assert "nothing.osm.pbf" in str(e.value)
+    junk = tmp_path / "junk.osm.pbf"
+    junk.write_bytes(b"not a pbf at all")
+    with pytest.raises(InputError, match="cannot read as OpenStreetMap PBF"):
+        network.from_osm_file(junk)
+    with pytest.raises(InputError, match="no such file"):
+        network.from_osm_file(tmp_path / "missing.osm.pbf")
