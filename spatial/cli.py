@@ -343,7 +343,7 @@ def network():
 @network.command("info")
 @click.option("--scenario", type=click.Choice(["current", "planned"]), default="current", show_default=True)
 @click.option("--osm", "osm_file", type=click.Path(path_type=Path),
-              help="Use a local .osm file (or the .graphml cached by 'network fetch') instead of the layers.")
+              help="Use a local .osm or .osm.pbf file (or the .graphml cached by 'network fetch') instead of the layers.")
 @click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
 @click.option("--terrain-factor", type=float, default=None, help="Multiply all road speeds (e.g. 0.8).")
 @click.option("--class-field", help="Road class field of the roads layer.")
