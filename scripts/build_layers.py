@@ -303,7 +303,7 @@ def health(seats: gpd.GeoDataFrame, places: Places) -> gpd.GeoDataFrame:
             kinds = r.place.split(":", 1)[1].split("|")
             for s in seats[seats["type"].isin(kinds)].itertuples():
                 rows.append({"name": f"{s.name}卫生院", "level": r.level, "setting": r.setting,
-                             "township": s.name, "data_status": "approximate",
+                             "township": s.name, "data_status": "illustrative",
                              "source": f"{r.source}; {r.placement_note}"})
                 geoms.append(places(s.name))
     return _frame(rows, geoms)

@@ -284,6 +284,18 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
             intervals = []
             for (s0, n0), (s1, n1) in zip(stops[:-1], stops[1:]):
                 seg = s1 - s0
+                if off_rate > 0 and seg > 0:
+                    # time at points along the stretch, from whichever end reaches them first
+                    ss = np.linspace(s0, s1, max(2, int(np.ceil(seg / step_m)) + 1))
+                    t = np.full(len(ss), np.inf)
+                    if fwd_ok[p] and np.isfinite(dist[n0]):
+                        t = np.minimum(t, dist[n0] + rate[p] * (ss - s0))
+                    if bwd_ok[p] and np.isfinite(dist[n1]):
+                        t = np.minimum(t, dist[n1] + rate[p] * (s1 - ss))
+                    ok = t < T
+                    if ok.any():
+                        disc_xy.append(shapely.line_interpolate_point(geoms[p], ss[ok]))
+                        disc_r.append((T - t[ok]) * off_rate)
                 reach_f = (T - dist[n0]) / rate[p] if fwd_ok[p] and np.isfinite(dist[n0]) and rate[p] > 0 else -1
                 reach_b = (T - dist[n1]) / rate[p] if bwd_ok[p] and np.isfinite(dist[n1]) and rate[p] > 0 else -1
                 if reach_f >= seg or reach_b >= seg or (reach_f >= 0 and reach_b >= 0 and reach_f + reach_b >= seg):
@@ -293,26 +305,21 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
                     intervals.append((s0, s0 + reach_f))
                 if reach_b > 0:
                     intervals.append((s1 - reach_b, s1))
-                if off_rate > 0 and seg > 0:
-                    ss = np.linspace(s0, s1, max(2, int(np.ceil(seg / step_m)) + 1))
-                    t = np.full(len(ss), np.inf)
-                    if fwd_ok[p] and np.isfinite(dist[n0]):
-                        t = np.minimum(t, dist[n0] + rate[p] * (ss - s0))
-                    if bwd_ok[p] and np.isfinite(dist[n1]):
-                        t = np.minimum(t, dist[n1] + rate[p] * (s1 - ss))
-                    ok = t < T
-                    if ok.any():
-                        pts = shapely.line_interpolate_point(geoms[p], ss[ok])
-                        disc_xy.append(pts)
-                        disc_r.append((T - t[ok]) * off_rate)
             for s, e in intervals:
                 if e - s <= 0:
                     continue
                 parts.append(geoms[p] if (s <= 0 and e >= L[p]) else substring(geoms[p], s, e))
-        shapes = list(shapely.buffer(np.array(parts, dtype=object), buffer_m)) if parts else []
-        if disc_xy:
-            radii = np.maximum(np.concatenate(disc_r), buffer_m)
-            shapes += list(shapely.buffer(np.concatenate(disc_xy), radii, quad_segs=8))
+        # with off-road access the reach beside a road shrinks to nothing where time runs out:
+        # no fixed corridor then (1 m keeps the road line itself), and each place reaches
+        # the land around it directly
+        corridor = 1.0 if off_rate > 0 else buffer_m
+        shapes = list(shapely.buffer(np.array(parts, dtype=object), corridor)) if parts else []
+        if off_rate > 0:
+            disc_xy.append(shapely.points(xy))
+            disc_r.append(np.full(len(xy), T * off_rate))
+            radii = np.concatenate(disc_r)
+            keep = radii > 0
+            shapes += list(shapely.buffer(np.concatenate(disc_xy)[keep], radii[keep], quad_segs=8))
         reached = shapely.union_all(np.array(shapes, dtype=object)) if shapes else shapely.Polygon()
         band = reached if previous is None else shapely.difference(reached, previous)
         out.append({"min_minutes": 0.0 if previous is None else bands[len(out) - 1],

@@ -693,7 +693,9 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
             else:
                 cand = cov.candidate_sites(cat.load("townships"), roads, fac)
             demand, weights, unit = _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed)
-            cover = cov.coverage_matrix(cand, demand, net, rural_minutes)
+            cand_urban = _is_urban(cand, ub)
+            cover = cov.site_matrix(cand, demand, net, urban=cand_urban, urban_minutes=urban_minutes,
+                                    rural_minutes=rural_minutes, walk_kmh=walk_speed)
             picks = cov.choose_sites(cover, weights, min(k, len(cand)))
             picks["name"] = cand["name"].astype(str).to_numpy()[picks["candidate"]] if "name" in cand else picks["candidate"]
             picks["unit"] = unit
@@ -724,10 +726,21 @@ def _coverage_table(table):
     return t
 
 
+def _is_urban(points, ub):
+    """Candidate sites inside the urban development boundary count as urban (on foot)."""
+    import numpy as np
+    if "setting" in points.columns:
+        return points["setting"].astype(str).isin(["urban", "城市", "城区"]).to_numpy()
+    if ub is None or not len(ub):
+        return np.zeros(len(points), bool)
+    return points.to_crs(settings.STORAGE_CRS).within(ub.to_crs(settings.STORAGE_CRS).union_all()).to_numpy()
+
+
 def _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed):
     """Demand not yet covered: township seats weighted by their population field when the
     seats carry one, else a 1 km grid over the district weighted by land area (km²)."""
     import numpy as np
+    import shapely
     from . import coverage as cov
     seats = cat.load("townships")
     if "population" in seats.columns and pd.to_numeric(seats["population"], errors="coerce").notna().any():
@@ -737,14 +750,9 @@ def _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed
         return gpd.GeoDataFrame(seats[["name"]], geometry=seats.geometry, crs=seats.crs), weight, "人"
     area = cat.load("township_areas") if cat.get("township_areas").exists else cat.load("boundary")
     grid = cov.demand_grid(area)
-    if "setting" in fac.columns:
-        urban = fac["setting"].astype(str).isin(["urban", "城市", "城区"]).to_numpy()
-    elif ub is not None and len(ub):
-        urban = fac.to_crs(settings.STORAGE_CRS).within(ub.to_crs(settings.STORAGE_CRS).union_all()).to_numpy()
-    else:
-        urban = np.zeros(len(fac), bool)
-    done = cov.covered_by(fac, grid, net, urban=urban, urban_minutes=urban_minutes,
-                          rural_minutes=rural_minutes, walk_kmh=walk_speed)
+    # the circles already drawn are the existing coverage: the same rule the candidates get
+    union = circles.to_crs(settings.METRIC_CRS).union_all()
+    done = shapely.intersects_xy(union, grid.geometry.x.to_numpy(), grid.geometry.y.to_numpy())
     return grid.to_crs(settings.STORAGE_CRS), np.where(done, 0.0, grid["weight"].to_numpy()), "km²"
 
 

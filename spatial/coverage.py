@@ -296,13 +296,30 @@ def coverage_stats(areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, popu
 
 # --------------------------------------------------------------------------- facility location
 def coverage_matrix(candidates: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, network: Network,
-                    minutes: float, *, access_kmh: float = 15.0) -> np.ndarray:
-    """Boolean matrix [demand i, candidate j]: j reaches i within ``minutes`` over the network."""
-    from scipy.sparse.csgraph import dijkstra
-    cxy = np.column_stack([candidates.to_crs(settings.METRIC_CRS).geometry.x, candidates.to_crs(settings.METRIC_CRS).geometry.y])
+                    minutes: float, *, access_kmh: float = 15.0, offroad: bool = True) -> np.ndarray:
+    """Boolean matrix [demand i, candidate j]: j reaches i within ``minutes``.
+
+    With ``offroad`` (default) the rule is the one the service areas are drawn with: i lies
+    in j's service area (network time plus the straight leg across country at
+    ``access_kmh``), so a matrix and a map never disagree. Without it, both ends are snapped
+    to their nearest road and their straight legs timed at ``access_kmh``.
+    """
     dm = demand.to_crs(settings.METRIC_CRS).geometry
     dm = dm.where(dm.geom_type == "Point", dm.representative_point())
     dxy = np.column_stack([dm.x, dm.y])
+    if offroad:
+        areas = service_areas(candidates, network, minutes, access_kmh=access_kmh, offroad=True)
+        polys = areas.to_crs(settings.METRIC_CRS).geometry.values
+        out = np.zeros((len(dxy), len(polys)), bool)
+        for j, poly in enumerate(polys):
+            if not poly.is_empty:
+                shapely.prepare(poly)
+                out[:, j] = shapely.intersects_xy(poly, dxy[:, 0], dxy[:, 1])
+        return out
+    from scipy.sparse.csgraph import dijkstra
+    cm = candidates.to_crs(settings.METRIC_CRS).geometry
+    cm = cm.where(cm.geom_type == "Point", cm.representative_point())
+    cxy = np.column_stack([cm.x, cm.y])
     snapped = snap_points(network, np.vstack([cxy, dxy]))
     router = snapped.router()
     per_min = access_kmh * 1000.0 / 60.0
@@ -404,16 +421,29 @@ def demand_grid(area: gpd.GeoDataFrame, cell_m: float = 1000.0) -> gpd.GeoDataFr
 
 def covered_by(facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, road_net: Network, *,
                urban: np.ndarray, urban_minutes: float, rural_minutes: float,
-               walk_kmh: float = WALK_KMH) -> np.ndarray:
-    """Which demand points existing facilities reach: urban ones on foot, rural ones by road,
-    measured the same way as :func:`coverage_matrix` measures candidate sites."""
-    out = np.zeros(len(demand), bool)
+               walk_kmh: float = WALK_KMH, access_kmh: float = 15.0) -> np.ndarray:
+    """Which demand points the existing facilities' health circles contain (urban ones on
+    foot, rural ones by road, off-road legs included): the rule :func:`coverage_matrix` uses."""
+    circles = health_circles(facilities, road_net, urban=np.asarray(urban, bool), urban_minutes=urban_minutes,
+                             rural_minutes=rural_minutes, walk_kmh=walk_kmh, access_kmh=access_kmh)
+    dm = demand.to_crs(settings.METRIC_CRS).geometry
+    dm = dm.where(dm.geom_type == "Point", dm.representative_point())
+    union = circles.to_crs(settings.METRIC_CRS).union_all()
+    return shapely.intersects_xy(union, dm.x.to_numpy(), dm.y.to_numpy())
+
+
+def site_matrix(candidates: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, road_net: Network, *,
+                urban: np.ndarray, urban_minutes: float, rural_minutes: float,
+                walk_kmh: float = WALK_KMH, access_kmh: float = 15.0) -> np.ndarray:
+    """:func:`coverage_matrix` for candidate sites, each judged like the facility it would be:
+    urban candidates on foot within ``urban_minutes``, rural ones by road within ``rural_minutes``."""
     urban = np.asarray(urban, bool)
+    out = np.zeros((len(demand), len(candidates)), bool)
     if urban.any():
-        out |= coverage_matrix(facilities[urban], demand, walking(road_net, walk_kmh), urban_minutes,
-                               access_kmh=walk_kmh).any(axis=1)
+        out[:, urban] = coverage_matrix(candidates[urban], demand, walking(road_net, walk_kmh), urban_minutes,
+                                        access_kmh=walk_kmh)
     if (~urban).any():
-        out |= coverage_matrix(facilities[~urban], demand, road_net, rural_minutes).any(axis=1)
+        out[:, ~urban] = coverage_matrix(candidates[~urban], demand, road_net, rural_minutes, access_kmh=access_kmh)
     return out
 
 

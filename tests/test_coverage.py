@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from rasterio.transform import from_origin
 from shapely.geometry import LineString, Point, box
 
@@ -128,13 +129,21 @@ def test_health_circles_walk_in_town_and_drive_outside():
     roads = gpd.GeoDataFrame({"grade": ["三级公路"]}, geometry=[LineString([(X, Y), (X + 30000, Y)])], crs=CRS)
     net = network.from_layers(roads)
     fac = pts((0, 0), (20000, 0), name=["社区卫生服务中心", "乡镇卫生院"], setting=["urban", "rural"])
-    circles = coverage.health_circles(fac, net, urban_minutes=15, rural_minutes=30, buffer_m=100)
+    circles = coverage.health_circles(fac, net, urban_minutes=15, rural_minutes=30, buffer_m=100, offroad=False)
     c = circles.to_crs(CRS).set_index("name")
     # on foot 15 min at 4.5 km/h = 1125 m of road (one way from the end); by road 30 min at 30 km/h = 15 km
     assert c.loc["社区卫生服务中心"].geometry.bounds[2] - X == pytest.approx(1125 + 100, abs=2)
     assert c.loc["乡镇卫生院"].geometry.bounds[2] - X == pytest.approx(30000 + 100, abs=2)   # to the road's end
     assert c.loc["乡镇卫生院"].geometry.bounds[0] - X == pytest.approx(5000 - 100, abs=2)
     assert set(circles["mode"]) == {"步行", "车行"}
+    # with off-road access (default): on foot the reach beside the road ends at the same 1,125 m
+    # tip; by road the land is reached at 15 km/h with the time left: 2.5 km beyond the road's
+    # end (10 min left there), 7.5 km around the centre itself, nothing beyond the 15 km tip
+    off = coverage.health_circles(fac, net, urban_minutes=15, rural_minutes=30).to_crs(CRS).set_index("name")
+    assert off.loc["社区卫生服务中心"].geometry.bounds[2] - X == pytest.approx(1125, abs=2)
+    rb = off.loc["乡镇卫生院"].geometry.bounds
+    assert rb[2] - X == pytest.approx(32500, abs=2) and rb[0] - X == pytest.approx(5000, abs=2)
+    assert rb[3] - Y == pytest.approx(7500, abs=2)
     with pytest.raises(InputError, match="has no points"):
         coverage.health_circles(gpd.GeoDataFrame(geometry=[box(X, Y, X + 1, Y + 1)], crs=CRS), net)
     with pytest.raises(InputError, match="must be positive"):
@@ -259,3 +268,58 @@ def test_existing_coverage_and_default_candidates():
     seats = gpd.GeoDataFrame({"name": ["甲", "乙"]}, geometry=[Point(X, Y), Point(X + 50000, Y)], crs=CRS)
     cand = coverage.candidate_sites(seats, roads, fac)
     assert list(cand["name"]) == ["乙", "东西路 中点"]            # 甲 already has the facility
+
+
+def test_offroad_reach_does_not_depend_on_how_roads_are_cut():
+    # one road, or the same road cut in two: the land reached must be the same, including the
+    # land beside the stretch that is reached from end to end
+    whole = gpd.GeoDataFrame({"grade": ["二级公路"]}, geometry=[LineString([(X, Y), (X + 20000, Y)])], crs=CRS)
+    cut = gpd.GeoDataFrame({"grade": ["二级公路"] * 2},
+                           geometry=[LineString([(X, Y), (X + 3000, Y)]), LineString([(X + 3000, Y), (X + 20000, Y)])],
+                           crs=CRS)
+    fac = pts((0, 0))
+    a = coverage.service_areas(fac, network.from_layers(whole), 10, access_kmh=15, offroad=True).to_crs(CRS)
+    b = coverage.service_areas(fac, network.from_layers(cut), 10, access_kmh=15, offroad=True).to_crs(CRS)
+    assert b.area.iloc[0] == pytest.approx(a.area.iloc[0], rel=0.01)
+    # 2 km along (2 min) and 1.5 km off the road (6 min at 15 km/h): 8 ≤ 10 minutes
+    assert b.geometry.iloc[0].contains(Point(X + 2000, Y + 1500))
+
+
+def test_offroad_bands_nest():
+    roads = gpd.GeoDataFrame({"grade": ["二级公路", "三级公路"]},
+                             geometry=[LineString([(X, Y), (X + 20000, Y)]), LineString([(X + 5000, Y), (X + 5000, Y + 9000)])],
+                             crs=CRS)
+    from spatial import access
+    bands = access.isochrones(pts((0, 0)), network.from_layers(roads), bands=(3, 10), offroad_kmh=15).to_crs(CRS)
+    inner, ring = bands.geometry.iloc[0], bands.geometry.iloc[1]
+    assert inner.intersection(ring).area < 1.0                 # the 3–10 ring excludes the first band
+    reached10 = inner.union(ring)
+    assert inner.difference(reached10).area < 1.0
+
+
+def test_service_area_agrees_with_a_brute_force_reach():
+    # independent check: a point is reached when, for some point s of the road,
+    # time along the road to s plus the straight walk from s at 15 km/h is within the limit
+    road = gpd.GeoDataFrame({"grade": ["三级公路"]}, geometry=[LineString([(X, Y), (X + 20000, Y)])], crs=CRS)
+    fac = pts((4000, 0))
+    area = coverage.service_areas(fac, network.from_layers(road), 20, access_kmh=15, offroad=True).to_crs(CRS).geometry.iloc[0]
+    rng = np.random.default_rng(3)
+    q = np.column_stack([rng.uniform(-6000, 24000, 3000), rng.uniform(-6000, 6000, 3000)])
+    s = np.linspace(0, 20000, 4001)
+    t_road = np.abs(s - 4000) / 500.0                     # 30 km/h = 500 m/min
+    best = np.min(t_road[None, :] + np.hypot(q[:, :1] - s[None, :], q[:, 1:]) / 250.0, axis=1)
+    best = np.minimum(best, np.hypot(q[:, 0] - 4000, q[:, 1]) / 250.0)     # walking straight there
+    inside = shapely.contains_xy(area, q[:, 0] + X, q[:, 1] + Y)
+    clear = np.abs(best - 20) > 0.3                        # away from the edge (sampling, polygons)
+    assert (inside[clear] == (best[clear] <= 20)).all()
+    assert inside.sum() > 300
+
+
+def test_urban_candidates_are_judged_on_foot():
+    road = gpd.GeoDataFrame({"grade": ["二级公路"]}, geometry=[LineString([(X, Y), (X + 20000, Y)])], crs=CRS)
+    net = network.from_layers(road)
+    cand = pts((0, 0), (0, 0))
+    dem = pts((1000, 0), (8000, 0))
+    m = coverage.site_matrix(cand, dem, net, urban=np.array([True, False]), urban_minutes=15, rural_minutes=15)
+    # on foot 15 min = 1,125 m: only the first point; by road 15 min at 60 km/h = 15 km: both
+    assert m.tolist() == [[True, True], [False, True]]
