@@ -371,7 +371,16 @@ def from_osm_graph(graph, *, speeds: SpeedTable | None = None) -> Network:
     g = ox.project_graph(graph, to_crs=settings.METRIC_CRS)
     nodes, edges = ox.graph_to_gdfs(g, nodes=True, edges=True)
     edges = edges.reset_index()
-    hw = edges["highway"].map(lambda v: v[0] if isinstance(v, list) else v)
+    # OSMnx merges ways into one edge and lists their values: take the slowest, so the answer
+    # does not depend on the list's order (which follows Python's string hashing)
+    def slowest(v):
+        if not isinstance(v, list):
+            return v
+        known = [x for x in v if x in speeds.aliases or x in speeds.speeds]
+        if not known:
+            return sorted(map(str, v))[0]
+        return min(sorted(known), key=lambda x: speeds.kmh([speeds.aliases.get(x, x)])[0])
+    hw = edges["highway"].map(slowest)
     edges["grade"] = speeds.classify(hw, "OpenStreetMap", "highway")
     edges["name"] = edges.get("name", pd.Series([""] * len(edges))).map(
         lambda v: "/".join(v) if isinstance(v, list) else ("" if pd.isna(v) else str(v)))
@@ -470,7 +479,7 @@ def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:
             graph = ox.load_graphml(path)
             return from_osm_graph(graph, speeds=speeds)
         with tempfile.TemporaryDirectory() as tmp:
-            xml = _pbf_to_xml(Path(path), Path(tmp) / "roads.osm") if name.endswith(".pbf") else Path(path)
+            xml = _pbf_to_xml(Path(path), Path(tmp) / "roads.osm")
             with osm_node_names():
                 graph = ox.graph_from_xml(str(xml), simplify=True, retain_all=True)
     except InputError:
@@ -481,24 +490,43 @@ def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:
     return from_osm_graph(graph, speeds=speeds)
 
 
-def _pbf_to_xml(pbf: Path, out: Path) -> Path:
-    """The highway ways of a .osm.pbf and their nodes, written as .osm XML for OSMnx.
+#: OpenStreetMap highway values a car can use (footways, paths, cycleways, steps, proposed
+#: and construction ways are left out, as are ways closed to motor traffic).
+DRIVABLE = frozenset({"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
+                      "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified",
+                      "residential", "living_street", "road", "service", "track"})
+_CLOSED = {"no", "private"}
 
-    Two passes: the first collects the node ids the highway ways use, the second writes
-    those nodes (with their tags, e.g. motorway_junction names) and the ways, in file order.
+
+def _drivable(tags) -> bool:
+    if tags.get("highway") not in DRIVABLE or tags.get("area") == "yes":
+        return False
+    return not any(tags.get(k) in _CLOSED for k in ("access", "motor_vehicle", "motorcar", "vehicle"))
+
+
+def _pbf_to_xml(src: Path, out: Path) -> Path:
+    """The drivable highway ways of an OSM file (.osm.pbf or .osm) and their nodes, as .osm XML.
+
+    Two passes: the first collects the node ids the kept ways use (in an osmium IdSet, a few
+    bits per id), the second writes those nodes (with their tags, e.g. motorway_junction
+    names) and the ways, in file order.
     """
     import osmium
 
-    wanted: set[int] = set()
-    for way in osmium.FileProcessor(str(pbf), osmium.osm.WAY):
-        if "highway" in way.tags:
-            wanted.update(n.ref for n in way.nodes)
-    if not wanted:
-        raise InputError("no highway ways in this file", pbf)
+    wanted = osmium.index.IdSet()
+    ways = 0
+    for way in osmium.FileProcessor(str(src), osmium.osm.WAY):
+        if _drivable(way.tags):
+            ways += 1
+            for n in way.nodes:
+                wanted.set(n.ref)
+    if not ways:
+        raise InputError("no drivable highway ways in this file", src)
     with osmium.SimpleWriter(str(out)) as writer:
-        for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
-            if obj.is_node() and obj.id in wanted:
-                writer.add_node(obj)
-            elif obj.is_way() and "highway" in obj.tags:
+        for obj in osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY):
+            if obj.is_node():
+                if obj.id in wanted:
+                    writer.add_node(obj)
+            elif obj.is_way() and _drivable(obj.tags):
                 writer.add_way(obj)
     return out

@@ -189,7 +189,7 @@ def test_a_speed_table_without_a_grade_is_named_not_a_crash():
         network.from_layers(roads, speeds=table)
 
 
-def _to_pbf(src: Path, dst: Path, extra_way=None):
+def _to_pbf(src: Path, dst: Path, extra_way=None, extra_ways=()):
     import osmium
     with osmium.SimpleWriter(str(dst)) as w:
         for o in osmium.FileProcessor(str(src)):
@@ -199,6 +199,8 @@ def _to_pbf(src: Path, dst: Path, extra_way=None):
                 w.add_way(o)
         if extra_way is not None:
             w.add_way(extra_way)
+        for way in extra_ways:
+            w.add_way(way)
     return dst
 
 
@@ -218,7 +220,7 @@ def test_osm_pbf_errors_name_the_file(tmp_path):
     empty = tmp_path / "nothing.osm.pbf"
     with osmium.SimpleWriter(str(empty)) as w:
         w.add_node(osmium.osm.mutable.Node(id=1, location=(105.3, 27.3), tags={}))
-    with pytest.raises(InputError, match="no highway ways") as e:
+    with pytest.raises(InputError, match="no drivable highway ways") as e:
         network.from_osm_file(empty)
     assert "nothing.osm.pbf" in str(e.value)
     junk = tmp_path / "junk.osm.pbf"
@@ -227,3 +229,18 @@ def test_osm_pbf_errors_name_the_file(tmp_path):
         network.from_osm_file(junk)
     with pytest.raises(InputError, match="no such file"):
         network.from_osm_file(tmp_path / "missing.osm.pbf")
+
+
+def test_only_drivable_ways_become_roads(tmp_path):
+    import osmium
+    Way = osmium.osm.mutable.Way
+    extra = [Way(id=991, nodes=[1, 3], tags={"highway": "footway"}),
+             Way(id=992, nodes=[1, 3], tags={"highway": "proposed"}),
+             Way(id=993, nodes=[1, 3], tags={"highway": "primary", "access": "private"}),
+             Way(id=994, nodes=[1, 3], tags={"highway": "construction"})]
+    base = network.from_osm_file(DATA / "mini.osm")
+    for suffix in (".osm.pbf", ".osm"):
+        path = _to_pbf(DATA / "mini.osm", tmp_path / f"more{suffix}", extra_ways=extra)
+        net = network.from_osm_file(path)
+        assert (net.n_nodes, len(net.edge_u)) == (base.n_nodes, len(base.edge_u)), suffix
+        assert np.allclose(np.sort(net.edge_minutes), np.sort(base.edge_minutes))
