@@ -85,6 +85,28 @@ def _write_tables(out: Path, tables: dict, overwrite: bool, csv_key: str | None 
     click.echo(f"wrote {written}")
 
 
+def _data_sources(cat, ids) -> pd.DataFrame:
+    """Which layers an analysis used and how good they are (id, name, statuses, source)."""
+    rows = []
+    for i in ids:
+        entry = cat.get(i)
+        if entry is None or not entry.exists:
+            continue
+        mix = catmod.layer_summary(entry)["status_mix"]
+        rows.append({"layer": i, "name": entry.name_zh, "data_status": _mix_text(mix),
+                     "origin": entry.origin, "source": str(entry.provenance.get("source", ""))})
+    return pd.DataFrame(rows, columns=["layer", "name", "data_status", "origin", "source"])
+
+
+def _caveat(sources: pd.DataFrame) -> None:
+    """One line under the results when any layer used is approximate or illustrative."""
+    weak = [f"{r.layer}（{r.data_status}）" for r in sources.itertuples()
+            if any(k in r.data_status for k in ("approximate", "illustrative"))]
+    if weak:
+        click.echo("注意：所用图层含近似或示意数据 — " + "，".join(weak) +
+                   "；结果只演示方法，不代表实际情况。用县级数据（--layers）得到实际结果。")
+
+
 def _mix_text(mix: dict) -> str:
     if not mix:
         return "—"
@@ -442,9 +464,11 @@ def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_
     except InputError as exc:
         raise BadInput(exc.line) from exc
     _print_access(rows, kpi, changes, minutes, scenarios)
+    sources = _data_sources(cat, ["townships"] if osm_file else ["townships", "roads", "expressways", "interchanges"])
+    _caveat(sources)
     if out is not None:
-        _write_tables(out, {"access": rows, "kpi": kpi, "changes": changes}, overwrite,
-                      sheet_names={"access": "乡镇", "kpi": "KPI", "changes": "变化"})
+        _write_tables(out, {"access": rows, "kpi": kpi, "changes": changes, "data_sources": sources}, overwrite,
+                      sheet_names={"access": "乡镇", "kpi": "KPI", "changes": "变化", "data_sources": "数据来源"})
 
 
 _SCENARIO_ZH = {"current": "现状", "planned": "规划"}
@@ -452,15 +476,20 @@ _SCENARIO_ZH = {"current": "现状", "planned": "规划"}
 
 def _print_access(rows, kpi, changes, minutes, scenarios):
     table = Table(title=f"乡镇到最近高速出入口的行车时间（阈值 {minutes:g} 分钟）", title_justify="left")
-    for col in ("名称", "类型", *[f"{_SCENARIO_ZH[s]}(分钟)" for s in scenarios], "最近出入口", "达标"):
+    cols = ["名称", "类型"]
+    for s in scenarios:
+        cols += [f"{_SCENARIO_ZH[s]}(分钟)", f"{_SCENARIO_ZH[s]}最近出入口"]
+    for col in (*cols, "达标"):
         table.add_column(col, no_wrap=True)
     by = {s: rows[rows["scenario"] == s].reset_index(drop=True) for s in scenarios}
     last = by[scenarios[-1]]
     for i, r in last.iterrows():
-        mins = [("不可达" if pd.isna(by[s].at[i, "minutes"]) else f"{by[s].at[i, 'minutes']:.1f}")
-                for s in scenarios]
-        entrance = r["entrance"] if isinstance(r["entrance"], str) and r["entrance"] else "—"
-        table.add_row(str(r["name"]), str(r.get("type", "")), *mins, entrance,
+        cells = []
+        for s in scenarios:
+            m, e = by[s].at[i, "minutes"], by[s].at[i, "entrance"]
+            shown = "不可达" if pd.isna(m) else (f"{m:.1f}" if round(m) == round(minutes) else f"{m:.0f}")
+            cells += [shown, e if isinstance(e, str) and e else "—"]
+        table.add_row(str(r["name"]), str(r.get("type", "")), *cells,
                       " / ".join("是" if by[s].at[i, "within"] else "否" for s in scenarios))
     console.print(table)
     for k in kpi.itertuples():
@@ -469,7 +498,7 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
                    f"{'达标' if k.meets_target else '未达标'}")
     if len(changes):
         click.echo("规划后变化的乡镇: " + ", ".join(
-            f"{r.name} {r.minutes_current:.1f}→{r.minutes_planned:.1f} 分钟" for r in changes.itertuples()))
+            f"{r.name} {r.minutes_current:.0f}→{r.minutes_planned:.0f} 分钟" for r in changes.itertuples()))
 
 
 @cli.command("map")
@@ -544,9 +573,11 @@ def check_sanqu(ctx, layer_list, rules_file, out, overwrite):
     console.print(summary)
     click.echo(f"checked {len(table) // max(len(lines), 1)} features against {len(lines)} line(s): "
                f"{len(hits)} finding(s), {int((hits['severity'] == 'conflict').sum())} conflict(s)")
+    sources = _data_sources(cat, list(layers_) + list(lines))
+    _caveat(sources)
     if out is not None:
-        _write_tables(out, {"conflicts": conflicts, "checks": table}, overwrite, csv_key="checks",
-                      sheet_names={"conflicts": "冲突", "checks": "检查结果"})
+        _write_tables(out, {"conflicts": conflicts, "checks": table, "data_sources": sources}, overwrite,
+                      csv_key="checks", sheet_names={"conflicts": "冲突", "checks": "检查结果", "data_sources": "数据来源"})
 
 
 @cli.group()
@@ -591,8 +622,11 @@ def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
         for r in tables["211"].itertuples():
             click.echo(f"{r.animal}: {r.capacity:,.0f} (规划目标 {r.target:,.0f} {r.unit}; "
                        f"{r.with_capacity}/{r.parks} 个园区有规模数据)")
+    sources = _data_sources(cat, (["township_areas"] if not plots else []) + (["agri_zones"] if not plots else [])
+                            + (["livestock"] if "211" in tables else []))
+    _caveat(sources)
     if out is not None:
-        _write_tables(out, tables, overwrite)
+        _write_tables(out, {**tables, "data_sources": sources}, overwrite)
 
 
 @cli.group()
@@ -710,8 +744,11 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
         raise BadInput(exc.line) from exc
     click.echo(f"service areas: {int((circles['setting'] == 'urban').sum())} urban ({urban_minutes:g} min on foot), "
                f"{int((circles['setting'] == 'rural').sum())} rural ({rural_minutes:g} min by road)")
+    sources = _data_sources(cat, ["health_facilities", "roads", "expressways", "interchanges", "urban_boundary",
+                                  "township_areas", "townships"])
+    _caveat(sources)
     if out is not None:
-        _write_tables(out, tables, overwrite)
+        _write_tables(out, {**tables, "data_sources": sources}, overwrite)
 
 
 def _coverage_table(table):

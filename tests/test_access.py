@@ -115,7 +115,7 @@ def test_cli_access_highway_with_county_layers(mini_county, tmp_path, capsys, mo
     assert code == 0, captured.err
     assert "乡镇30分钟上高速比例（现状）: 33.3 % (1/3)" in captured.out
     assert "乡镇30分钟上高速比例（规划）: 66.7 % (2/3)" in captured.out and "达标" in captured.out
-    assert "乙乡 30.6→0.9 分钟" in captured.out          # 0.95 min
+    assert "乙乡 31→1 分钟" in captured.out            # 30.6 → 0.95 min, shown in whole minutes
     table = pd.read_csv(out, encoding="utf-8-sig")
     assert {"name", "code", "scenario", "minutes", "entrance", "within"} <= set(table.columns)
     assert len(table) == 8 and set(table["scenario"]) == {"current", "planned"}
@@ -128,11 +128,11 @@ def test_cli_access_outputs_and_errors(mini_county, tmp_path, capsys, monkeypatc
     code = cli.main(layers + ["access", "highway", "--scenario", "current", "--out", str(tmp_path / "a.xlsx")])
     assert code == 0
     import openpyxl
-    assert openpyxl.load_workbook(tmp_path / "a.xlsx").sheetnames == ["乡镇", "KPI", "变化"]
+    assert openpyxl.load_workbook(tmp_path / "a.xlsx").sheetnames == ["乡镇", "KPI", "变化", "数据来源"]
     code = cli.main(layers + ["access", "highway", "--out", str(tmp_path / "a.gpkg")])
     assert code == 0
     import pyogrio
-    assert sorted(pyogrio.list_layers(tmp_path / "a.gpkg")[:, 0]) == ["access", "changes", "kpi"]
+    assert sorted(pyogrio.list_layers(tmp_path / "a.gpkg")[:, 0]) == ["access", "changes", "data_sources", "kpi"]
     capsys.readouterr()
     assert cli.main(layers + ["access", "highway", "--minutes", "-1"]) == 2
     assert "--minutes must be a positive number" in capsys.readouterr().err
@@ -155,7 +155,7 @@ def test_single_scenario_to_geopackage(mini_county, tmp_path, capsys, monkeypatc
                      "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     import pyogrio
-    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["access", "changes", "kpi"]
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["access", "changes", "data_sources", "kpi"]
 
 
 def test_cli_access_highway_on_an_osm_file(tmp_path, capsys, monkeypatch):

@@ -192,6 +192,8 @@ def test_build_script_reproduces_the_bundled_files(tmp_path):
         b = gpd.read_file(settings.BUNDLED_LAYERS / f"{name}.geojson")
         assert list(a.columns) == list(b.columns) and len(a) == len(b), name
         assert a.geometry.geom_equals_exact(b.geometry, 1e-7).all(), name
+        cols = [c for c in a.columns if c != "geometry"]
+        assert a[cols].astype(str).equals(b[cols].astype(str)), name
 
 
 def test_bundled_network_routes_equal_networkx():

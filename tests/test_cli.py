@@ -192,3 +192,16 @@ def test_validate_gcj02_file(capsys, tmp_path, towns):
     g.to_file(tmp_path / "amap.geojson")
     code, out, err = run(capsys, "layers", "validate", str(tmp_path / "amap.geojson"), "--coords", "gcj02")
     assert code == 0 and "converted from GCJ02 to CGCS2000 as requested" in err
+
+
+def test_results_on_approximate_layers_say_so(tmp_path, capsys, monkeypatch):
+    import openpyxl
+    from spatial import settings
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    out = tmp_path / "check.xlsx"
+    assert cli.main(["check", "sanqu-sanxian", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "注意：所用图层含近似或示意数据" in printed and "eco_redline（illustrative 1）" in printed
+    ws = openpyxl.load_workbook(out)["数据来源"]
+    rows = {r[0]: r[2] for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert rows["parks"] == "illustrative 12" and rows["basic_farmland"] == "illustrative 1"
