@@ -64,11 +64,28 @@ def _catalog(ctx) -> catmod.Catalog:
         raise BadInput(exc.line) from exc
 
 
+RESULT_SUFFIXES = (".gpkg", ".xlsx", ".csv", ".zip", ".geojson")
+
+
+def _precheck_out(out: Path | None, overwrite: bool) -> None:
+    """Refuse a bad --out before any work is done: unknown suffix, or an existing file."""
+    if out is None:
+        return
+    if out.suffix.lower() not in RESULT_SUFFIXES:
+        raise BadInput(f"{out}: write results as {', '.join(RESULT_SUFFIXES)}")
+    if out.exists() and not overwrite:
+        raise BadInput(f"{out}: already exists; add --overwrite to replace it")
+
+
 def _write_tables(out: Path, tables: dict, overwrite: bool, csv_key: str | None = None,
                   sheet_names: dict | None = None):
     """Write result tables/layers: all of them to .gpkg or .xlsx (sheets renamed by
     ``sheet_names``), one (``csv_key``, default the first) to .csv, .zip or .geojson."""
     fmt = export._SUFFIX_FORMAT.get(out.suffix.lower())
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{out.parent}: cannot create the output folder: {exc.strerror}") from exc
     try:
         if fmt == "gpkg":
             written = export.write(tables, out, overwrite=overwrite)
@@ -318,6 +335,9 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
     except InputError as exc:
         raise BadInput(exc.line) from exc
     suffix_fmt = export._SUFFIX_FORMAT.get(out.suffix.lower()) if out is not None and out.suffix else None
+    if out is not None and out.suffix and suffix_fmt is None:
+        raise BadInput(f"{out}: unknown file type {out.suffix}; use "
+                       f"{', '.join(sorted(set(export.FORMATS.values())))}, or a folder")
     if fmt is not None and out is not None and out.suffix and suffix_fmt != fmt:
         raise BadInput(f"{out}: the suffix {out.suffix} does not match --format {fmt} "
                        f"(use {export.FORMATS[fmt]})")
@@ -337,6 +357,10 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
         jobs = [(next(iter(frames.values())), out)]
     else:
         jobs = [(df, folder / f"{name}{ext}") for name, df in frames.items()]
+    existing = [str(t) for _, t in jobs if Path(t).exists()]
+    if existing and not overwrite:
+        raise BadInput(f"{existing[0]}: already exists" + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+                       + "; add --overwrite to replace; nothing was written")
     for data, target in jobs:
         try:
             written = export.write(data, target, fmt, crs=crs, encoding=encoding,
@@ -438,6 +462,7 @@ def access():
 def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field,
                    osm_file):
     """乡镇30分钟上高速比例: minutes from every township seat to the nearest expressway entrance."""
+    _precheck_out(out, overwrite)
     from . import access as acc
     if not minutes > 0 or minutes == float("inf"):
         raise BadInput(f"--minutes must be a positive number, got {minutes:g}")
@@ -447,6 +472,8 @@ def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_
     try:
         if osm_file:
             from . import network as netmod
+            if not Path(osm_file).exists():
+                raise InputError("no such file", osm_file)
             if "planned" in scenarios:
                 click.echo("OpenStreetMap holds today's roads only: the current network is analysed", err=True)
             scenarios = ("current",)
@@ -543,6 +570,7 @@ CHECKABLE = ("parks", "roads", "expressways", "interchanges", "reservoirs", "hea
 @click.pass_context
 def check_sanqu(ctx, layer_list, rules_file, out, overwrite):
     """Check features against 生态保护红线, 永久基本农田 and 城镇开发边界 (三区三线)."""
+    _precheck_out(out, overwrite)
     from . import overlay
     cat = _catalog(ctx)
     wanted = [x.strip() for x in layer_list.split(",") if x.strip()]
@@ -594,6 +622,7 @@ def zones():
 @click.pass_context
 def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
     """刺梨/茶叶/蔬菜 area by township (亩, 万亩) against 50/30/20 万亩; livestock against 211 targets."""
+    _precheck_out(out, overwrite)
     from . import overlay
     cat = _catalog(ctx)
     try:
@@ -643,6 +672,7 @@ def coverage():
 @click.pass_context
 def coverage_buffer(ctx, layer, distance, dissolve, out, overwrite):
     """Buffer a layer (catalog id or file) by a distance, measured in EPSG:4544."""
+    _precheck_out(out, overwrite)
     from . import coverage as cov
     cat = _catalog(ctx)
     try:
@@ -669,6 +699,7 @@ def coverage_protection(ctx, layer, first, second, out, overwrite):
     HJ 338-2018 sets the distances by source type and size, and each source's approved
     划分方案 refines them: give the distances that apply; the toolkit does not assume any.
     """
+    _precheck_out(out, overwrite)
     from . import coverage as cov
     cat = _catalog(ctx)
     try:
@@ -697,10 +728,13 @@ def coverage_protection(ctx, layer, first, second, out, overwrite):
 def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k, candidates, speeds_file,
                     out, overwrite):
     """15分钟城市社区健康服务圈 and 30分钟乡村健康服务圈: who is covered, the gaps, new sites."""
+    _precheck_out(out, overwrite)
     from . import coverage as cov
     from . import network as netmod
     if urban_minutes <= 0 or rural_minutes <= 0:
         raise BadInput("--urban-minutes and --rural-minutes must be positive")
+    if k < 0:
+        raise BadInput(f"--suggest must be 0 (none) or a positive number of sites, got {k}")
     cat = _catalog(ctx)
     speeds = _speeds(speeds_file, None)
     try:

@@ -30,11 +30,13 @@ def parse_distance(text) -> float:
     """'500m', '1.5 km', '300米', '2公里' → metres. A bare number is an error (which unit?)."""
     if isinstance(text, (int, float)):
         raise InputError(f"distance {text} has no unit; write {text}m or {text}km")
+    if re.fullmatch(r"\s*-\s*[0-9.]+.*", str(text)):
+        raise InputError(f"distance must be positive, got {text!r}")
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(m|km|米|公里|千米)?\s*", str(text))
     if not m:
         raise InputError(f"cannot read distance {text!r}; write e.g. 500m or 1.5km")
     if m.group(2) is None:
-        raise InputError(f"distance {text!r} has no unit; write {m.group(1)}m or {m.group(1)}km")
+        raise InputError(f"distance {text!r} has no unit: metres ({m.group(1)}m) or kilometres ({m.group(1)}km)?")
     value = float(m.group(1)) * _UNITS[m.group(2)]
     if value <= 0:
         raise InputError(f"distance must be positive, got {text!r}")

@@ -205,3 +205,44 @@ def test_results_on_approximate_layers_say_so(tmp_path, capsys, monkeypatch):
     ws = openpyxl.load_workbook(out)["数据来源"]
     rows = {r[0]: r[2] for r in ws.iter_rows(min_row=2, values_only=True)}
     assert rows["parks"] == "illustrative 12" and rows["basic_farmland"] == "illustrative 1"
+
+
+def test_bad_outputs_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    from spatial import settings
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    existing = tmp_path / "a.csv"
+    existing.write_text("keep me", encoding="utf-8")
+    assert cli.main(["access", "highway", "--out", str(existing)]) == 2
+    err = capsys.readouterr()
+    assert "already exists; add --overwrite" in err.err and "行车时间" not in err.out   # nothing computed
+    assert existing.read_text(encoding="utf-8") == "keep me"
+    assert cli.main(["check", "sanqu-sanxian", "--out", str(tmp_path / "x.docx")]) == 2
+    assert "write results as" in capsys.readouterr().err
+    assert cli.main(["export", "townships", "--out", str(tmp_path / "t.docx")]) == 2
+    assert "unknown file type .docx" in capsys.readouterr().err
+    # a new folder for results is created
+    assert cli.main(["zones", "summary", "--out", str(tmp_path / "new" / "z.xlsx")]) == 0
+    assert (tmp_path / "new" / "z.xlsx").exists()
+
+
+def test_export_all_writes_nothing_when_one_target_exists(tmp_path, capsys, monkeypatch):
+    from spatial import settings
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    out = tmp_path / "shp"
+    out.mkdir()
+    (out / "parks.zip").write_bytes(b"old")
+    assert cli.main(["export", "--all", "--format", "shp", "--out", str(out)]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["parks.zip"]
+
+
+def test_small_input_mistakes_get_one_line(capsys, monkeypatch):
+    from spatial import settings
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    for args, message in ((["coverage", "buffer", "reservoirs", "--distance", "-500m"], "must be positive"),
+                          (["coverage", "buffer", "reservoirs", "--distance", "500"], "has no unit"),
+                          (["coverage", "health", "--suggest", "-1"], "--suggest must be"),
+                          (["access", "highway", "--osm", "missing.osm.pbf"], "missing.osm.pbf: no such file")):
+        assert cli.main(args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
