@@ -537,7 +537,7 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
 @click.option("--tianditu-key", envvar="TIANDITU_KEY", help="天地图 key (default: $TIANDITU_KEY).")
 @click.pass_context
 def map_cmd(ctx, themes, out, basemap, tianditu_key):
-    """Write interactive maps: overview, access, agriculture, sanqu (三区三线), and index.html.
+    """Write interactive maps: overview, access, coverage, agriculture, sanqu (三区三线), and index.html.
 
     With no THEME all themes are drawn whose layers exist. Maps open offline from file://.
     """
@@ -709,7 +709,10 @@ def coverage_protection(ctx, layer, first, second, out, overwrite):
     except InputError as exc:
         raise BadInput(exc.line) from exc
     for level, grp in res.groupby("level", sort=False):
-        click.echo(f"{level}: {len(grp)} zone(s), {grp['area_km2'].sum():.3f} km²")
+        union_km2 = grp.to_crs(settings.METRIC_CRS).union_all().area / 1e6
+        click.echo(f"{level}: {len(grp)} zone(s), {union_km2:.3f} km²"
+                   + (f" (overlaps counted once; {grp['area_km2'].sum():.3f} km² summed)"
+                      if grp["area_km2"].sum() - union_km2 > 0.0005 else ""))
     if out is not None:
         _write_tables(out, {"protection_zones": res}, overwrite)
 

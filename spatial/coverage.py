@@ -84,7 +84,8 @@ def protection_zones(sources: gpd.GeoDataFrame, first_m: float, second_m: float,
     """Drinking-water source protection zones as rings around the given sources.
 
     ``first_m`` is the radius of the first-level zone (一级保护区), ``second_m`` how far the
-    second-level zone (二级保护区) reaches beyond it. HJ 338-2018 sets these by source type and
+    second-level zone (二级保护区) reaches beyond its edge (so its outer radius is
+    ``first_m + second_m``). HJ 338-2018 sets these by source type and
     size and local 划分方案 refine them; the toolkit has no default, so both must be given.
     """
     if not (first_m > 0 and second_m > 0):
@@ -92,7 +93,8 @@ def protection_zones(sources: gpd.GeoDataFrame, first_m: float, second_m: float,
     m = sources.to_crs(settings.METRIC_CRS)
     first = shapely.buffer(m.geometry.values, first_m, quad_segs=quad_segs)
     outer = shapely.buffer(m.geometry.values, first_m + second_m, quad_segs=quad_segs)
-    second = shapely.difference(outer, first)
+    # the second-level zone is what lies beyond every source's first-level zone
+    second = shapely.difference(outer, shapely.union_all(first))
     names = m["name"].astype(str).to_numpy() if "name" in m.columns else np.array([""] * len(m))
     out = gpd.GeoDataFrame({"name": np.concatenate([names, names]),
                             "level": ["一级保护区"] * len(m) + ["二级保护区"] * len(m),

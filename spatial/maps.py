@@ -536,7 +536,7 @@ def coverage_map(cat: Catalog, basemap="none", tianditu_key=None, urban_minutes:
               legend={"title": "缺口", "items": [{"color": "#fb6a4a", "label": "未覆盖区域"}]})
         share = table["covered_km2"].sum() / max(table["area_km2"].sum(), 1e-9)
         spec = {"title": "健康服务圈覆盖（面积）", "rows": [
-            {"label": "覆盖面积比例", "value": f"{share * 100:.1f} %", "ok": bool(share >= 0.999)}],
+            {"label": "覆盖面积比例", "value": f"{share * 100:.1f} %", "ok": None}],
             "footer": "规划目标：2025年基本建成城市15分钟、乡村30分钟健康服务圈"}
     _add_context(b, L)
     b.add(L["health_facilities"], "医疗卫生设施", fields=["name", "setting"], labels={"name": "名称", "setting": "城乡"},

@@ -272,6 +272,8 @@ def crop_summary(zones: gpd.GeoDataFrame, *, crop_field: str = "crop", township_
     # planned, not what is planted: say so in both tables
     zone_basis = "area_basis" in zones.columns and zones["area_basis"].astype(str).eq("zone").all()
     basis = "zone extent (not planted area)" if zone_basis else "mapped plots"
+    if zone_basis:
+        totals["share_of_target"] = np.nan        # a zone's extent is not progress towards a planted area
     by["basis"] = basis
     totals["basis"] = basis
     return by.drop(columns="area_m2"), totals

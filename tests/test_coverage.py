@@ -323,3 +323,15 @@ def test_urban_candidates_are_judged_on_foot():
     m = coverage.site_matrix(cand, dem, net, urban=np.array([True, False]), urban_minutes=15, rural_minutes=15)
     # on foot 15 min = 1,125 m: only the first point; by road 15 min at 60 km/h = 15 km: both
     assert m.tolist() == [[True, True], [False, True]]
+
+
+def test_second_level_zone_leaves_every_first_level_zone_out():
+    src = pts((0, 0), (500, 0))
+    z = coverage.protection_zones(src, 300, 1000).to_crs(CRS)
+    first = z[z["level"] == "一级保护区"].union_all()
+    for g in z[z["level"] == "二级保护区"].geometry:
+        assert g.intersection(first).area < 1e-6
+    # one source alone: the ring's area is analytic (π(1300² − 300²)) within the polygon bound
+    one = coverage.protection_zones(pts((0, 0)), 300, 1000).to_crs(CRS)
+    ring = one[one["level"] == "二级保护区"].area.iloc[0]
+    assert ring == pytest.approx(math.pi * (1300 ** 2 - 300 ** 2), rel=2e-3)

@@ -90,7 +90,7 @@ var qxg = (function () {
       spec.rows.forEach(function (r) {
         var row = el("div");
         row.appendChild(el("span", null, r.label + "："));
-        row.appendChild(el("span", "qxg-big " + (r.ok ? "ok" : "bad"), r.value));
+        row.appendChild(el("span", "qxg-big " + (r.ok === true ? "ok" : r.ok === false ? "bad" : "neutral"), r.value));
         if (r.note) { row.appendChild(el("span", null, " " + r.note)); }
         d.appendChild(row);
       });
