@@ -30,6 +30,10 @@ FIELD_SYNONYMS = {
     "code": ("XZQDM", "代码", "编码", "区划代码", "CODE", "Code", "DM"),
 }
 _PROVENANCE_KEYS = ("source", "date", "method", "accuracy", "data_status")
+#: Bundled layers built from other bundled layers: using one of them with the user's version of
+#: what it was built from mixes two geographies, so loading says so.
+DERIVED_FROM = {"township_areas": ("townships",), "interchanges": ("expressways",),
+                "agri_zones": ("township_areas", "townships"), "livestock": ("township_areas", "townships")}
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,11 @@ class Catalog:
                     break
         check_fields(gdf, entry.required_fields, gdf.attrs.get("source"))
         _check_geometry(gdf, entry)
+        if entry.origin == "bundled":
+            theirs = [d for d in DERIVED_FROM.get(entry.id, ()) if d in self.entries and self.entries[d].origin == "user"]
+            if theirs:
+                notes.add("warning", f"the bundled {entry.id} were built from the bundled {', '.join(theirs)}, "
+                                     f"but {', '.join(theirs)} come from your folder: supply your own {entry.id} too")
         gdf.attrs.update(notes=list(notes), layer_id=entry.id, name_zh=entry.name_zh,
                          provenance=dict(entry.provenance), origin=entry.origin)
         return gdf

@@ -186,3 +186,19 @@ def test_catalog_entries_are_complete():
         for key in ("id", "name_zh", "name_en", "kind", "file", "geometry", "required_fields", "provenance"):
             assert key in layer, (layer["id"], key)
         assert layer["geometry"] in ("Point", "LineString", "Polygon")
+
+
+def test_bundled_layers_built_from_replaced_ones_warn(tmp_path, monkeypatch):
+    import geopandas as gpd
+    from shapely.geometry import Point
+    from spatial.errors import InputWarning
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    gpd.GeoDataFrame({"name": ["甲镇"], "code": ["1"]}, geometry=[Point(105.3, 27.3)], crs=4490).to_file(
+        tmp_path / "townships.geojson")
+    cat = catalog.Catalog(tmp_path)
+    with pytest.warns(InputWarning, match="bundled township_areas were built from the bundled townships"):
+        cat.load("township_areas")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        catalog.Catalog(user=None).load("township_areas")        # all bundled: no warning
