@@ -240,14 +240,21 @@ def _validate_one(label, loader) -> tuple[bool, list[str]]:
 @click.option("--swap-xy", is_flag=True, help="The file stores latitude before longitude.")
 @click.pass_context
 def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
-    """Check files (or, with no PATH, every catalog layer) and report each problem.
+    """Check files or catalog layers by id (with no PATH, every catalog layer); report each problem.
 
     Exit code 2 when any file cannot be loaded or needed repair (invalid geometry, wrong
     zone prefix); warnings alone leave the exit code 0.
     """
     results = []
     if paths:
+        cat = None
         for path in paths:
+            if not Path(path).exists():
+                cat = cat or _catalog(ctx)
+                entry = cat.get(path) if path in cat.ids() else None
+                if entry is not None and entry.exists:          # a catalog id: check that layer
+                    results.append(_validate_one(entry.id, lambda e=entry: cat.load(e.id)))
+                    continue
             results.append(_validate_one(path, lambda p=path: read(
                 p, layer=layer, coords=coords, crs=crs, encoding=encoding, swap_xy=swap_xy)))
     else:

@@ -246,3 +246,13 @@ def test_small_input_mistakes_get_one_line(capsys, monkeypatch):
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_validate_takes_catalog_ids_too(capsys, monkeypatch):
+    from spatial import settings
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    assert cli.main(["layers", "validate", "townships", "roads"]) == 0
+    out = capsys.readouterr().out
+    assert "ok: townships: 41 features" in out and "ok: roads:" in out
+    assert cli.main(["layers", "validate", "no_such_layer"]) == 2
+    assert "no_such_layer: no such file or folder" in capsys.readouterr().err
