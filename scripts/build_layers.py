@@ -330,7 +330,7 @@ def control_lines(places: Places, boundary, reservoirs: gpd.GeoDataFrame, baqu: 
         "eco_redline": _frame([{"name": "生态保护红线（示意）", "area_km2": round(red.area / 1e6, 1),
                                 "data_status": "illustrative", "source": note,
                                 "method": f"{REDLINE_RADIUS_M / 1000:g} km around the placed existing "
-                                          "drinking-water reservoirs, standing in for their catchments, leaving "
+                                          "reservoirs, standing in for their catchments, leaving "
                                           f"{SETTLEMENT_M / 1000:g} km around each seat and the urban boundary out"}], [red]),
         "basic_farmland": _frame([{"name": "永久基本农田（示意）", "area_km2": round(farm.area / 1e6, 2),
                                    "data_status": "illustrative", "source": note,

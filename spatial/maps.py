@@ -115,12 +115,12 @@ var {{ this.get_name() }} = qxg.layer({{ this._parent.get_name() }}, {{ this.dat
 """)
 
     def __init__(self, data: dict, name: str, *, style=None, tooltip=None, popup=None,
-                 search: str | None = None, show: bool = True):
+                 search: str | None = None, show: bool = True, interactive: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "QxgLayer"
         self.data = data
         self.options = {"name": name, "style": style or {}, "tooltip": tooltip or [],
-                        "popup": popup or [], "search": search, "show": show}
+                        "popup": popup or [], "search": search, "show": show, "interactive": interactive}
 
 
 class Call(MacroElement):
@@ -174,11 +174,31 @@ def display_geojson(gdf: gpd.GeoDataFrame, fields, *, style_fn=None, simplify_m:
         if geom is None or geom.is_empty:
             continue
         row = g.iloc[i]
-        props = {f: _jsonable(row[f]) for f in fields if f in g.columns}
+        props = {f: _shown(f, _jsonable(row[f])) for f in fields if f in g.columns}
         if style_fn is not None:
             props["_style"] = style_fn(row)
         features.append({"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)})
     return {"type": "FeatureCollection", "features": features}
+
+
+#: Codes stored in English in the layers, shown in Chinese in popups and tooltips.
+DISPLAY_VALUES = {
+    "data_status": {"real": "权威数据", "approximate": "近似", "illustrative": "示意", "mixed": "混合"},
+    "phase": {"existing": "现状", "planned": "规划", "reinforcement": "除险加固"},
+    "setting": {"urban": "城市（步行）", "rural": "乡村（车行）"},
+    "severity": {"conflict": "冲突", "review": "需论证"},
+    "area_basis": {"zone": "产业布局区域范围（非种植面积）"},
+    "layer": {"parks": "产业园区", "roads": "道路", "expressways": "高速公路", "interchanges": "高速出入口",
+              "reservoirs": "水库", "health_facilities": "医疗卫生设施", "eco_redline": "生态保护红线",
+              "basic_farmland": "永久基本农田", "urban_boundary": "城镇开发边界"},
+    "line": {"eco_redline": "生态保护红线", "basic_farmland": "永久基本农田", "urban_boundary": "城镇开发边界"},
+}
+
+
+def _shown(field: str, value):
+    if field == "share" and isinstance(value, (int, float)):
+        return f"{value * 100:.1f} %"
+    return DISPLAY_VALUES.get(field, {}).get(value, value) if isinstance(value, str) else value
 
 
 def shift_for_basemap(lon, lat, basemap: str):
@@ -242,8 +262,9 @@ class MapBuilder:
 
     def add(self, gdf: gpd.GeoDataFrame, name: str, *, fields=(), labels=None, style=None, style_fn=None,
             tooltip=None, search: str | None = None, show: bool = True, simplify_m: float = 0.0,
-            status_of=None, legend: dict | None = None):
-        """Draw a layer; ``fields``/``labels`` feed the popup, ``tooltip`` the hover label."""
+            status_of=None, legend: dict | None = None, interactive: bool = True):
+        """Draw a layer; ``fields``/``labels`` feed the popup, ``tooltip`` the hover label.
+        ``interactive=False`` for context layers, so clicks reach what lies beneath."""
         if gdf is None or len(gdf) == 0:
             return None
         labels = labels or {}
@@ -253,7 +274,8 @@ class MapBuilder:
                                basemap=self.basemap)
         popup = [(f, labels.get(f, f)) for f in fields] + [("data_status", "数据状态")] * bool(extra)
         tip = [(f, labels.get(f, f)) for f in (tooltip or fields[:1]) if f in gdf.columns]
-        layer = DataLayer(data, name, style=style, tooltip=tip, popup=popup, search=search, show=show)
+        layer = DataLayer(data, name, style=style, tooltip=tip, popup=popup, search=search, show=show,
+                          interactive=interactive)
         layer.add_to(self.map)
         statuses = set(gdf["data_status"].astype(str)) if "data_status" in gdf.columns else set()
         if status_of:
@@ -326,13 +348,25 @@ def _planned(row) -> bool:
     return str(row.get("phase", "")).lower() == "planned"
 
 
-def _add_context(b: MapBuilder, L: dict, show_roads: bool = True):
+def _derived_status(L: dict, ids) -> str | None:
+    """Status to flag on a layer computed from others: the weakest of its inputs."""
+    seen = set()
+    for i in ids:
+        if i in L and "data_status" in L[i].columns:
+            seen |= set(L[i]["data_status"].astype(str))
+    return "illustrative" if "illustrative" in seen else "approximate" if "approximate" in seen else None
+
+
+def _add_context(b: MapBuilder, L: dict, show_roads: bool = True, areas_clickable: bool = False,
+                 under_entrances=None):
+    # the outline and the township cells are background: clicks go through to what lies on them
     if "boundary" in L:
-        b.add(L["boundary"], "区界", fields=["name"], labels={"name": "名称"}, simplify_m=20,
+        b.add(L["boundary"], "区界", fields=["name"], labels={"name": "名称"}, simplify_m=20, interactive=False,
               style={"color": "#333333", "weight": 2.5, "fill": False, "dashArray": "10 4 2 4"},
               legend={"title": "行政区", "items": [{"kind": "line", "color": "#333333", "label": "区界", "dash": True}]})
     if "township_areas" in L:
-        b.add(L["township_areas"], "乡镇范围", fields=["name"], labels={"name": "名称"}, simplify_m=20,
+        b.add(L["township_areas"], "乡镇范围", fields=["name", "area_km2", "data_status"],
+              labels={"name": "名称", "area_km2": "面积(km²)"}, simplify_m=20, interactive=areas_clickable,
               style={"color": "#888888", "weight": 0.8, "fillColor": "#f2f0e6", "fillOpacity": 0.25})
     if show_roads and "roads" in L:
         grade_col = "grade" if "grade" in L["roads"].columns else None
@@ -340,13 +374,19 @@ def _add_context(b: MapBuilder, L: dict, show_roads: bool = True):
               labels={"name": "名称", "grade": "公路等级"}, simplify_m=10,
               style_fn=lambda r: road_style(r.get(grade_col, ""), str(r.get("data_status")) != "real", _planned(r)),
               legend={"title": "公路", "items": [{"kind": "line", "color": ROAD_STYLES[g][0], "label": g}
-                                                 for g in ("一级公路", "二级公路", "三级公路", "四级公路")]})
+                                                 for g in ("一级公路", "二级公路", "三级公路", "四级公路", "等外公路")
+                                                 if not grade_col or g in set(L["roads"][grade_col].astype(str))
+                                                 or not set(L["roads"][grade_col].astype(str)) & set(ROAD_STYLES)]
+                      + ([{"kind": "line", "color": "#777777", "dash": True, "label": "点线：近似走向（直线示意）"}]
+                         if "data_status" in L["roads"].columns and (L["roads"]["data_status"] != "real").any() else [])})
     if show_roads and "expressways" in L:
         b.add(L["expressways"], "高速公路", fields=["name", "phase"], labels={"name": "名称", "phase": "阶段"},
               simplify_m=10, style_fn=lambda r: road_style("高速公路", False, _planned(r)),
               legend={"title": "高速公路", "items": [
                   {"kind": "line", "color": ROAD_STYLES["高速公路"][0], "label": "现状高速"},
                   {"kind": "line", "color": ROAD_STYLES["高速公路"][0], "label": "规划高速", "dash": True}]})
+    if under_entrances is not None:
+        under_entrances(b)
     if show_roads and "interchanges" in L:
         # a ring around whatever sits on the entrance (seats often do), dashed when planned
         b.add(L["interchanges"], "高速出入口", fields=["name", "phase", "expressway", "data_status"],
@@ -364,21 +404,27 @@ def overview_map(cat: Catalog, basemap="none", tianditu_key=None):
     if not L:
         return None
     b = MapBuilder("七星关区 总览", "行政区、交通、园区与水库", _bounds(L), basemap, tianditu_key)
-    _add_context(b, L)
-    if "reservoirs" in L:
-        b.add(L["reservoirs"], "水库", fields=["name", "phase", "capacity"], search="name",
-              labels={"name": "名称", "phase": "阶段", "capacity": "库容"},
-              style_fn=lambda r: point_style("#2171b5", 6, hollow=_planned(r)),
-              legend={"title": "水库", "items": [{"kind": "dot", "color": "#2171b5", "label": "水库"}]})
+    def seats(b):
+        if "townships" in L:
+            b.add(L["townships"], "乡镇驻地", fields=["name", "type", "code", "data_status"], search="name",
+                  labels={"name": "名称", "type": "类型", "code": "代码"}, style=point_style("#08306b", 4),
+                  legend={"title": "乡镇", "items": [{"kind": "dot", "color": "#08306b", "label": "乡镇（街道）驻地"}]})
+
+    # seats first, so entrances, parks and reservoirs placed at a seat stay visible and clickable
+    _add_context(b, L, areas_clickable=True, under_entrances=seats)
     if "parks" in L:
-        b.add(L["parks"], "产业园区", fields=["name", "industries"], search="name",
-              labels={"name": "名称", "industries": "主导产业"},
-              style={"color": "#7a0177", "fillColor": "#c51b8a", "fillOpacity": 0.5, "weight": 1.5},
-              legend={"title": "一区十二园", "items": [{"color": "#c51b8a", "label": "产业园区"}]})
-    if "townships" in L:
-        b.add(L["townships"], "乡镇驻地", fields=["name", "type", "code"], search="name",
-              labels={"name": "名称", "type": "类型", "code": "代码"}, style=point_style("#08306b", 5),
-              legend={"title": "乡镇", "items": [{"kind": "dot", "color": "#08306b", "label": "乡镇（街道）驻地"}]})
+        b.add(L["parks"], "产业园区", fields=["name", "industries", "township", "data_status"], search="name",
+              labels={"name": "名称", "industries": "主导产业", "township": "所在乡镇"},
+              style={"color": "#7a0177", "fillColor": "#c51b8a", "fillOpacity": 0.5, "weight": 2},
+              legend={"title": "一区十二园", "items": [{"color": "#c51b8a", "label": "产业园区（示意范围）"}]})
+    if "reservoirs" in L:
+        b.add(L["reservoirs"], "水库", fields=["name", "phase", "township", "capacity_10k_m3", "status", "data_status"],
+              search="name", labels={"name": "名称", "phase": "阶段", "township": "所在乡镇",
+                                     "capacity_10k_m3": "总库容(万m³)", "status": "状态"},
+              style_fn=lambda r: point_style("#2171b5", 7, hollow=_planned(r)),
+              legend={"title": "水库", "items": [{"kind": "dot", "color": "#2171b5", "label": "现状水库"},
+                                                {"kind": "dot", "color": "#ffffff", "outline": "#2171b5",
+                                                 "label": "规划水库（空心）"}]})
     return b.finish()
 
 
@@ -396,7 +442,8 @@ def access_map(cat: Catalog, basemap="none", tianditu_key=None, minutes: float =
     band_colors = ["#006837", "#31a354", "#78c679", "#c2e699", "#ffffcc"]
     if bands is not None:
         bands = bands.assign(_color=band_colors[: len(bands)])
-        b.add(bands, "等时圈（现状出入口）", fields=["label", "area_km2"], labels={"label": "行车时间", "area_km2": "面积(km²)"},
+        b.add(bands, "等时圈（现状出入口）", status_of=_derived_status(L, ("roads", "expressways", "interchanges")),
+              fields=["label", "area_km2"], labels={"label": "行车时间", "area_km2": "面积(km²)"},
               style_fn=lambda r: {"color": r["_color"], "weight": 0.5, "fillColor": r["_color"], "fillOpacity": 0.45},
               legend={"title": "到现状出入口", "items": [{"color": c, "label": lbl} for c, lbl in
                                                        zip(band_colors, bands["label"])]})
@@ -488,22 +535,31 @@ def sanqu_map(cat: Catalog, basemap="none", tianditu_key=None):
     from .overlay import CONTROL_LINES, check
     checked = _load_some(cat, ["parks", "roads", "expressways", "interchanges", "reservoirs"])
     if "parks" in checked:
-        b.add(checked["parks"], "产业园区", fields=["name"], labels={"name": "名称"}, search="name",
-              style={"color": "#222222", "weight": 1.5, "fillOpacity": 0.0})
+        b.add(checked["parks"], "产业园区", fields=["name", "township", "data_status"],
+              labels={"name": "名称", "township": "所在乡镇"}, search="name",
+              style={"color": "#222222", "weight": 1.5, "fillOpacity": 0.0},
+              legend={"title": "被检查图层", "items": [{"color": "#ffffff", "outline": "#222222", "label": "产业园区（示意范围）"}]})
     lines = {k: L[k] for k in CONTROL_LINES if k in L}
     if checked and lines:
         _, conflicts = check(checked, lines)
         if len(conflicts):
+            # review parts first (orange outline), conflicts on top (red fill): where both hit
+            # the same shape, both stay visible and the conflict's popup opens
+            conflicts = conflicts.iloc[np.argsort(conflicts["severity"].eq("conflict").to_numpy(), kind="stable")]
             b.add(conflicts, "冲突部分", search="name",
+                  status_of=_derived_status({**L, **checked}, list(L) + list(checked)),
                   fields=["name", "layer", "line", "area_mu", "length_m", "share", "verdict", "severity"],
                   labels={"name": "名称", "layer": "图层", "line": "管控线", "area_mu": "面积(亩)",
                           "length_m": "长度(米)", "share": "比例", "verdict": "判定", "severity": "级别"},
                   tooltip=["name", "verdict"],
-                  style_fn=lambda r: {**point_style("#000000", 7), "color": "#000000", "weight": 3,
-                                      "fillColor": "#ff0000" if r["severity"] == "conflict" else "#ff9900",
-                                      "fillOpacity": 0.7, "dashArray": "4 3"},
-                  legend={"title": "检查结果", "items": [{"color": "#ff0000", "label": "冲突"},
-                                                         {"color": "#ff9900", "label": "需论证"}]})
+                  style_fn=lambda r: ({**point_style("#ff0000", 7), "color": "#000000", "weight": 2,
+                                       "fillColor": "#ff0000", "fillOpacity": 0.75, "dashArray": "4 3"}
+                                      if r["severity"] == "conflict" else
+                                      {**point_style("#ff9900", 9, hollow=True), "color": "#ff9900", "weight": 4,
+                                       "fillOpacity": 0.0}),
+                  legend={"title": "检查结果", "items": [{"color": "#ff0000", "outline": "#000000", "label": "冲突（填充）"},
+                                                         {"color": "#ffffff", "outline": "#ff9900",
+                                                          "label": "需论证（橙色边框）"}]})
     b.legend.append({"title": "三线", "items": items})
     return b.finish()
 
@@ -522,7 +578,8 @@ def coverage_map(cat: Catalog, basemap="none", tianditu_key=None, urban_minutes:
     b = MapBuilder("健康服务圈覆盖", f"城市{urban_minutes:g}分钟（步行）与乡村{rural_minutes:g}分钟（车行）",
                    _bounds(L), basemap, tianditu_key)
     colors = {"urban": "#3182bd", "rural": "#74c476"}
-    b.add(circles, "服务范围", fields=["name", "setting", "mode", "minutes"],
+    derived = _derived_status(L, ("roads", "expressways", "interchanges", "health_facilities"))
+    b.add(circles, "服务范围", status_of=derived, fields=["name", "setting", "mode", "minutes"],
           labels={"name": "名称", "setting": "城乡", "mode": "方式", "minutes": "分钟"},
           style_fn=lambda r: {"color": colors[r["setting"]], "weight": 1, "fillColor": colors[r["setting"]],
                               "fillOpacity": 0.3},
@@ -531,7 +588,7 @@ def coverage_map(cat: Catalog, basemap="none", tianditu_key=None, urban_minutes:
     spec = None
     if "township_areas" in L:
         table, gaps = coverage_stats(circles, L["township_areas"])
-        b.add(gaps, "未覆盖区域", fields=["township", "area_km2"], labels={"township": "乡镇", "area_km2": "面积(km²)"},
+        b.add(gaps, "未覆盖区域", status_of=derived, fields=["township", "area_km2"], labels={"township": "乡镇", "area_km2": "面积(km²)"},
               style={"color": "#a50f15", "weight": 0.8, "fillColor": "#fb6a4a", "fillOpacity": 0.35},
               legend={"title": "缺口", "items": [{"color": "#fb6a4a", "label": "未覆盖区域"}]})
         share = table["covered_km2"].sum() / max(table["area_km2"].sum(), 1e-9)

@@ -35,13 +35,15 @@ var qxg = (function () {
 
   function layer(map, data, opt) {
     var lyr = L.geoJSON(data, {
+      interactive: opt.interactive !== false,
       style: function (f) { return f.properties._style || opt.style || {}; },
       pointToLayer: function (f, latlng) {
         var s = f.properties._style || opt.style || {};
-        return L.circleMarker(latlng, Object.assign({radius: 6}, s));
+        return L.circleMarker(latlng, Object.assign({radius: 6, interactive: opt.interactive !== false}, s));
       },
       onEachFeature: function (f, l) {
         var p = f.properties;
+        if (opt.interactive === false) { return; }
         if (opt.tooltip && opt.tooltip.length) {
           var label = el("div");
           opt.tooltip.forEach(function (fl, i) {
