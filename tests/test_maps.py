@@ -210,3 +210,11 @@ def test_bundled_layers_draw_every_theme(tmp_path, monkeypatch):
     # the check's conflicts are drawn, and the illustrative lines say so on the map
     assert json.dumps("冲突部分")[1:-1] in sanqu_page
     assert json.dumps("示意")[1:-1] in sanqu_page
+
+
+def test_popups_show_codes_in_chinese():
+    from shapely.geometry import Point as _P
+    gdf = gpd.GeoDataFrame({"name": ["甲"], "data_status": ["approximate"], "phase": ["planned"],
+                            "share": [0.5], "severity": ["conflict"]}, geometry=[_P(105.3, 27.3)], crs=4490)
+    props = maps.display_geojson(gdf, ["name", "data_status", "phase", "share", "severity"])["features"][0]["properties"]
+    assert props == {"name": "甲", "data_status": "近似", "phase": "规划", "share": "50.0 %", "severity": "冲突"}
