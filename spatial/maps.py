@@ -491,7 +491,7 @@ def agriculture_map(cat: Catalog, basemap="none", tianditu_key=None):
         b.add(L["agri_zones"], "532 种植", fields=["name", "crop", "belt", "township", "plan_target",
                                                   "target_unit", "area_basis", "data_status"], search="name",
               labels={"name": "名称", "crop": "作物", "belt": "产业带", "township": "乡镇",
-                      "plan_target": "规划目标", "target_unit": "单位", "area_basis": "面积口径"},
+                      "plan_target": "全区规划目标", "target_unit": "单位", "area_basis": "面积口径"},
               style_fn=lambda r: {"color": crop_colors.get(str(r.get(crop)), "#7570b3"), "weight": 1,
                                   "fillColor": crop_colors.get(str(r.get(crop)), "#7570b3"), "fillOpacity": 0.4},
               legend={"title": "532 种植", "items": [{"color": c, "label": k} for k, c in crop_colors.items()]})
@@ -512,7 +512,7 @@ def agriculture_map(cat: Catalog, basemap="none", tianditu_key=None):
         markers = gpd.GeoDataFrame(live.drop(columns=live.geometry.name), geometry=shifted).to_crs(settings.STORAGE_CRS)
         b.add(markers, "211 养殖", fields=["name", "animal", "township", "plan_target", "target_unit",
                                           "capacity", "data_status"], search="name",
-              labels={"name": "名称", "animal": "畜种", "township": "乡镇", "plan_target": "规划目标",
+              labels={"name": "名称", "animal": "畜种", "township": "乡镇", "plan_target": "全区规划目标",
                       "target_unit": "单位", "capacity": "规模"},
               style_fn=lambda r: point_style(animal_colors.get(str(r.get("animal")), "#8c510a"), 8),
               legend={"title": "211 养殖（乡镇中心）", "items": [{"color": c, "label": k}
