@@ -658,8 +658,8 @@ def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
         for r in tables["211"].itertuples():
             click.echo(f"{r.animal}: {r.capacity:,.0f} (规划目标 {r.target:,.0f} {r.unit}; "
                        f"{r.with_capacity}/{r.parks} 个园区有规模数据)")
-    sources = _data_sources(cat, (["township_areas"] if not plots else []) + (["agri_zones"] if not plots else [])
-                            + (["livestock"] if "211" in tables else []))
+    used = ([] if plots else ["township_areas", "agri_zones"]) + (["livestock"] if "211" in tables else [])
+    sources = _data_sources(cat, used)
     _caveat(sources)
     if out is not None:
         _write_tables(out, {**tables, "data_sources": sources}, overwrite)
@@ -770,8 +770,8 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
                 cand = _read_any(ctx, cat, candidates, None)[1]
             else:
                 cand = cov.candidate_sites(cat.load("townships"), roads, fac)
-            demand, weights, unit = _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed)
-            cand_urban = _is_urban(cand, ub)
+            demand, weights, unit = _demand(cat, circles)
+            cand_urban = cov.urban_mask(cand, ub)
             cover = cov.site_matrix(cand, demand, net, urban=cand_urban, urban_minutes=urban_minutes,
                                     rural_minutes=rural_minutes, walk_kmh=walk_speed)
             picks = cov.choose_sites(cover, weights, min(k, len(cand)))
@@ -807,33 +807,20 @@ def _coverage_table(table):
     return t
 
 
-def _is_urban(points, ub):
-    """Candidate sites inside the urban development boundary count as urban (on foot)."""
-    import numpy as np
-    if "setting" in points.columns:
-        return points["setting"].astype(str).isin(["urban", "城市", "城区"]).to_numpy()
-    if ub is None or not len(ub):
-        return np.zeros(len(points), bool)
-    return points.to_crs(settings.STORAGE_CRS).within(ub.to_crs(settings.STORAGE_CRS).union_all()).to_numpy()
-
-
-def _demand(cat, circles, fac, net, ub, urban_minutes, rural_minutes, walk_speed):
+def _demand(cat, circles):
     """Demand not yet covered: township seats weighted by their population field when the
     seats carry one, else a 1 km grid over the district weighted by land area (km²)."""
     import numpy as np
-    import shapely
     from . import coverage as cov
     seats = cat.load("townships")
     if "population" in seats.columns and pd.to_numeric(seats["population"], errors="coerce").notna().any():
-        covered = circles.union_all()
         weight = pd.to_numeric(seats["population"], errors="coerce").fillna(0).to_numpy()
-        weight = np.where(seats.within(covered).to_numpy(), 0.0, weight)
+        weight = np.where(cov.inside(circles, seats), 0.0, weight)
         return gpd.GeoDataFrame(seats[["name"]], geometry=seats.geometry, crs=seats.crs), weight, "人"
     area = cat.load("township_areas") if cat.get("township_areas").exists else cat.load("boundary")
     grid = cov.demand_grid(area)
     # the circles already drawn are the existing coverage: the same rule the candidates get
-    union = circles.to_crs(settings.METRIC_CRS).union_all()
-    done = shapely.intersects_xy(union, grid.geometry.x.to_numpy(), grid.geometry.y.to_numpy())
+    done = cov.inside(circles, grid)
     return grid.to_crs(settings.STORAGE_CRS), np.where(done, 0.0, grid["weight"].to_numpy()), "km²"
 
 

@@ -146,6 +146,17 @@ def service_areas(facilities: gpd.GeoDataFrame, network: Network, minutes: float
     return out
 
 
+def urban_mask(points: gpd.GeoDataFrame, urban_boundary: gpd.GeoDataFrame | None = None) -> np.ndarray:
+    """Which points count as urban (measured on foot): their ``setting`` field says urban
+    (城市, 城区) when they have one, else they lie inside ``urban_boundary``."""
+    if "setting" in points.columns:
+        return points["setting"].astype(str).isin(["urban", "城市", "城区"]).to_numpy()
+    if urban_boundary is None or not len(urban_boundary):
+        return np.zeros(len(points), bool)
+    area = urban_boundary.to_crs(settings.STORAGE_CRS).union_all()
+    return points.to_crs(settings.STORAGE_CRS).within(area).to_numpy()
+
+
 def health_circles(facilities: gpd.GeoDataFrame, road_net: Network, *, urban: np.ndarray | None = None,
                    urban_boundary: gpd.GeoDataFrame | None = None, urban_minutes: float = 15.0,
                    rural_minutes: float = 30.0, walk_kmh: float = WALK_KMH, buffer_m: float = 300.0,
@@ -167,13 +178,7 @@ def health_circles(facilities: gpd.GeoDataFrame, road_net: Network, *, urban: np
     if len(pts) == 0:
         raise InputError("the facility layer has no points", facilities.attrs.get("source"))
     if urban is None:
-        if "setting" in pts.columns:
-            urban = pts["setting"].astype(str).isin(["urban", "城市", "城区"]).to_numpy()
-        elif urban_boundary is not None and len(urban_boundary):
-            area = urban_boundary.to_crs(settings.STORAGE_CRS).union_all()
-            urban = pts.within(area).to_numpy()
-        else:
-            urban = np.zeros(len(pts), bool)
+        urban = urban_mask(pts, urban_boundary)
     parts = []
     if urban.any():
         u = service_areas(pts[urban], walking(road_net, walk_kmh), urban_minutes, access_kmh=walk_kmh,
@@ -430,10 +435,15 @@ def covered_by(facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, road_net:
     foot, rural ones by road, off-road legs included): the rule :func:`coverage_matrix` uses."""
     circles = health_circles(facilities, road_net, urban=np.asarray(urban, bool), urban_minutes=urban_minutes,
                              rural_minutes=rural_minutes, walk_kmh=walk_kmh, access_kmh=access_kmh)
-    dm = demand.to_crs(settings.METRIC_CRS).geometry
-    dm = dm.where(dm.geom_type == "Point", dm.representative_point())
-    union = circles.to_crs(settings.METRIC_CRS).union_all()
-    return shapely.intersects_xy(union, dm.x.to_numpy(), dm.y.to_numpy())
+    return inside(circles, demand)
+
+
+def inside(areas: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
+    """Which points (polygons: their representative point) lie in any of ``areas``."""
+    pm = points.to_crs(settings.METRIC_CRS).geometry
+    pm = pm.where(pm.geom_type == "Point", pm.representative_point())
+    union = areas.to_crs(settings.METRIC_CRS).union_all()
+    return shapely.intersects_xy(union, pm.x.to_numpy(), pm.y.to_numpy())
 
 
 def site_matrix(candidates: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, road_net: Network, *,

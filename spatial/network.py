@@ -479,7 +479,7 @@ def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:
             graph = ox.load_graphml(path)
             return from_osm_graph(graph, speeds=speeds)
         with tempfile.TemporaryDirectory() as tmp:
-            xml = _pbf_to_xml(Path(path), Path(tmp) / "roads.osm")
+            xml = _drivable_xml(Path(path), Path(tmp) / "roads.osm")
             with osm_node_names():
                 graph = ox.graph_from_xml(str(xml), simplify=True, retain_all=True)
     except InputError:
@@ -504,7 +504,7 @@ def _drivable(tags) -> bool:
     return not any(tags.get(k) in _CLOSED for k in ("access", "motor_vehicle", "motorcar", "vehicle"))
 
 
-def _pbf_to_xml(src: Path, out: Path) -> Path:
+def _drivable_xml(src: Path, out: Path) -> Path:
     """The drivable highway ways of an OSM file (.osm.pbf or .osm) and their nodes, as .osm XML.
 
     Two passes: the first collects the node ids the kept ways use (in an osmium IdSet, a few
