@@ -40,17 +40,18 @@ class Snapped:
     access_m: np.ndarray       # straight distance place → road
     piece: np.ndarray          # piece each place was snapped to
     along_m: np.ndarray        # position along that piece (metres from its start)
+    local: np.ndarray | None = None   # per edge: may only start or end a trip
 
     def router(self) -> Router:
-        return Router(self.u, self.v, self.w, self.n)
+        return Router(self.u, self.v, self.w, self.n, self.local)
 
 
-def _points_metric(gdf: gpd.GeoDataFrame, what: str) -> np.ndarray:
+def _points_metric(gdf: gpd.GeoDataFrame, what: str, crs=None) -> np.ndarray:
     if gdf.crs is None:
         raise InputError(f"{what} have no coordinate system")
     if len(gdf) == 0:
         raise InputError(f"{what}: the layer has no features")
-    m = gdf.to_crs(settings.METRIC_CRS).geometry
+    m = gdf.to_crs(crs or settings.METRIC_CRS).geometry
     empty = (m.isna() | m.is_empty).to_numpy()
     if empty.any():
         names = gdf["name"].astype(str).to_numpy()[empty] if "name" in gdf.columns else np.flatnonzero(empty)
@@ -63,7 +64,12 @@ def _points_metric(gdf: gpd.GeoDataFrame, what: str) -> np.ndarray:
 
 
 def snap_points(net: Network, xy: np.ndarray, *, allow_expressway: bool = False) -> Snapped:
-    """Add a node for each point on its nearest eligible road piece (split there)."""
+    """Add a node for each point on its nearest eligible road piece (split there).
+
+    ``xy`` are metres in the network's CRS. The piece's edges stay; the split adds a chain of
+    edges through the new nodes with the same minutes in proportion to length (and the same
+    local flag), so a place inside a piece can leave it both ways the piece allows.
+    """
     pieces = net.pieces
     eligible = np.ones(len(pieces), bool) if allow_expressway else \
         ~(pieces["expressway"].to_numpy() | pieces["ramp"].to_numpy())
@@ -81,33 +87,62 @@ def snap_points(net: Network, xy: np.ndarray, *, allow_expressway: bool = False)
     length = shapely.length(geoms[piece])
     a, b = pieces["a"].to_numpy()[piece], pieces["b"].to_numpy()[piece]
     node = np.where(along <= 1e-6, a, np.where(along >= length - 1e-6, b, -1))
+    local = net.edge_local
     new_u, new_v, new_w = [net.edge_u], [net.edge_v], [net.edge_minutes]
+    new_l = [local if local is not None else np.zeros(net.n_edges, bool)]
     n = net.n_nodes
     inner = np.flatnonzero(node < 0)
     if len(inner):
-        by_piece = pd.DataFrame({"p": piece[inner], "t": along[inner], "i": inner}).sort_values(["p", "t"])
-        edge_of = pd.DataFrame({"p": net.edge_piece, "fwd": net.edge_forward, "w": net.edge_minutes})
-        for p, grp in by_piece.groupby("p", sort=False):
+        by_piece = pd.DataFrame({"p": piece[inner], "t": along[inner], "i": inner}).sort_values(["p", "t"], kind="stable")
+        # the edges of the pieces that get new nodes, grouped by piece
+        sel = np.flatnonzero(np.isin(net.edge_piece, by_piece["p"].unique()))
+        edges_of = pd.Series(sel).groupby(net.edge_piece[sel]).apply(list).to_dict()
+        pa, pb = pieces["a"].to_numpy(), pieces["b"].to_numpy()
+        for p, grp in by_piece.groupby("p", sort=True):
             L = float(length[grp["i"].iloc[0]])
             ts, ids = grp["t"].to_numpy(), grp["i"].to_numpy()
             uniq_t, inv = np.unique(np.round(ts, 6), return_inverse=True)
             new_nodes = n + np.arange(len(uniq_t))
             n += len(uniq_t)
             node[ids] = new_nodes[inv]
-            chain = np.concatenate([[pieces.at[p, "a"]], new_nodes, [pieces.at[p, "b"]]])
+            chain = np.concatenate([[pa[p]], new_nodes, [pb[p]]])
             pos = np.concatenate([[0.0], uniq_t, [L]])
             frac = np.diff(pos) / L if L > 0 else np.zeros(len(pos) - 1)
-            for _, e in edge_of[edge_of["p"] == p].iterrows():
-                if e["fwd"]:
-                    new_u.append(chain[:-1]); new_v.append(chain[1:]); new_w.append(frac * e["w"])
+            for e in edges_of.get(p, []):
+                w = net.edge_minutes[e]
+                flag = np.full(len(frac), bool(local[e]) if local is not None else False)
+                if net.edge_forward[e]:
+                    new_u.append(chain[:-1]); new_v.append(chain[1:]); new_w.append(frac * w)
                 else:
-                    new_u.append(chain[1:][::-1]); new_v.append(chain[:-1][::-1]); new_w.append((frac * e["w"])[::-1])
+                    new_u.append(chain[1:][::-1]); new_v.append(chain[:-1][::-1]); new_w.append((frac * w)[::-1])
+                new_l.append(flag)
+    flags = np.concatenate(new_l)
     return Snapped(np.concatenate(new_u).astype(np.int64), np.concatenate(new_v).astype(np.int64),
-                   np.concatenate(new_w), n, node.astype(np.int64), dist, piece, along)
+                   np.concatenate(new_w), n, node.astype(np.int64), dist, piece, along,
+                   flags if flags.any() else None)
+
+
+def check_covered(network: Network, access_m: np.ndarray, gdf: gpd.GeoDataFrame, what: str,
+                  max_access_m: float | None = None) -> None:
+    """Refuse places farther than ``max_access_m`` (default ``settings.MAX_ACCESS_M``) from
+    every road: the road data does not cover them, and an answer would be meaningless."""
+    limit = settings.MAX_ACCESS_M if max_access_m is None else float(max_access_m)
+    far = np.asarray(access_m) > limit
+    if not far.any():
+        return
+    names = gdf["name"].astype(str).to_numpy() if "name" in gdf.columns else np.arange(len(gdf)).astype(str)
+    shown = ", ".join(f"{nm} {d / 1000:,.1f} km" for nm, d in list(zip(names[far], np.asarray(access_m)[far]))[:5])
+    covered = int((~far).sum())
+    raise InputError(
+        f"the road network covers {covered} of {len(far)} {what}: {int(far.sum())} lie more than "
+        f"{limit / 1000:g} km from its nearest road ({shown}{' …' if far.sum() > 5 else ''})",
+        network.source, hint="use road data (an OpenStreetMap extract) that covers the whole area, "
+                             "or raise the limit with --max-access-km")
 
 
 def to_nearest(origins: gpd.GeoDataFrame, targets, network: Network, *,
-               access_kmh: float = DEFAULT_ACCESS_KMH, target_name: str = "name") -> gpd.GeoDataFrame:
+               access_kmh: float = DEFAULT_ACCESS_KMH, target_name: str = "name",
+               max_access_m: float | None = None, what: str = "places") -> gpd.GeoDataFrame:
     """Minutes from each origin to its nearest target over the network.
 
     Parameters
@@ -120,6 +155,9 @@ def to_nearest(origins: gpd.GeoDataFrame, targets, network: Network, *,
     network : Network
     access_kmh : float
         Speed of the straight access legs between a place and its road, km/h.
+    max_access_m : float, optional
+        Places (and targets) farther than this from every road are an error
+        (:func:`check_covered`); default ``settings.MAX_ACCESS_M``.
 
     Returns
     -------
@@ -129,18 +167,21 @@ def to_nearest(origins: gpd.GeoDataFrame, targets, network: Network, *,
     """
     if access_kmh <= 0:
         raise InputError(f"access speed must be positive, got {access_kmh}")
-    oxy = _points_metric(origins, "origins")
+    oxy = _points_metric(origins, "origins", network.crs)
     per_min = access_kmh * 1000.0 / 60.0
     if isinstance(targets, str) and targets == "entrances":
         tgt = network.entrances
         if len(tgt) == 0:
-            raise InputError(f"the {network.scenario} network has no expressway entrances")
+            raise InputError(f"the {network.scenario} network has no expressway entrances", network.source)
         snapped = snap_points(network, oxy)
+        check_covered(network, snapped.access_m, origins, what, max_access_m)
         t_nodes, t_off = tgt["node"].to_numpy(), np.zeros(len(tgt))
         names = tgt["name"].astype(str).to_numpy()
     else:
-        txy = _points_metric(targets, "targets")
+        txy = _points_metric(targets, "targets", network.crs)
         snapped = snap_points(network, np.vstack([oxy, txy]))
+        check_covered(network, snapped.access_m[: len(oxy)], origins, what, max_access_m)
+        check_covered(network, snapped.access_m[len(oxy):], targets, "targets", max_access_m)
         t_nodes = snapped.node[len(oxy):]
         t_off = snapped.access_m[len(oxy):] / per_min
         names = (targets[target_name].astype(str).to_numpy() if target_name in targets.columns
@@ -165,7 +206,8 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
                    expressways: gpd.GeoDataFrame, interchanges: gpd.GeoDataFrame, *,
                    minutes: float = 30.0, scenarios=("current", "planned"),
                    speeds: SpeedTable | None = None, access_kmh: float = DEFAULT_ACCESS_KMH,
-                   class_field: str | None = None, kpi_types=KPI_TYPES, networks: dict | None = None):
+                   class_field: str | None = None, kpi_types=KPI_TYPES, networks: dict | None = None,
+                   max_access_m: float | None = None):
     """The plan's 乡镇30分钟上高速比例, today and with the planned expressways and interchanges.
 
     ``networks`` (scenario → Network) replaces the networks built from the layers, e.g. an
@@ -191,7 +233,8 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
             from_layers(roads, expressways, interchanges, speeds=speeds, class_field=class_field,
                         scenario=scenario)
         nets[scenario] = net
-        res = to_nearest(townships, "entrances", net, access_kmh=access_kmh)
+        res = to_nearest(townships, "entrances", net, access_kmh=access_kmh, max_access_m=max_access_m,
+                         what="township seats")
         res = res.rename(columns={"target": "entrance"}).drop(columns=["target_index"])
         res["scenario"] = scenario
         res["within"] = res["reachable"] & (res["minutes"] <= minutes)
@@ -233,28 +276,89 @@ def highway_access(townships: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
 # --------------------------------------------------------------------------- isochrones
 def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45, 60), *,
                access_kmh: float = DEFAULT_ACCESS_KMH, buffer_m: float = 150.0,
-               offroad_kmh: float | None = None, step_m: float = 200.0) -> gpd.GeoDataFrame:
+               offroad_kmh: float | None = None, step_m: float = 200.0, cell_m: float | None = None,
+               method: str = "grid", max_access_m: float | None = None) -> gpd.GeoDataFrame:
     """Travel-time bands around places, built from the reached network.
 
-    With ``offroad_kmh``, the land beside a reached road counts as reached as far as the time
-    left at that point carries someone across country at that speed (the same straight leg
-    that :func:`to_nearest` charges from a place to its road); the road is sampled every
-    ``step_m`` metres for this. Without it, a fixed ``buffer_m`` corridor is drawn.
+    Each road piece is cut where the travel time reaches each threshold; the band ``10–20``
+    is what is reached within 20 minutes but not within 10. Not convex hulls: valleys without
+    roads stay out. Expressways carry trips but give access to no land beside them.
 
-    Each road piece is cut where the travel time reaches each threshold, the reached parts are
-    buffered by ``buffer_m`` in EPSG:4544 and dissolved: the band ``10–20`` is what is
-    reached within 20 minutes but not within 10. Not convex hulls: valleys without roads stay
-    out.
+    Parameters
+    ----------
+    buffer_m : float
+        Without off-road reach, the half-width of the corridor drawn along reached roads.
+    offroad_kmh : float, optional
+        The land beside a reached road counts as reached as far as the time left at that
+        point carries someone across country at this speed (the same straight leg that
+        :func:`to_nearest` charges from a place to its road); each place also reaches the land
+        around it directly. No fixed corridor then.
+    method : {"grid", "vector"}
+        ``grid`` (default) forms the union of the reached shapes on a grid of ``cell_m``
+        metres (see :mod:`spatial.isochrones`); ``vector`` is the earlier exact-union method,
+        kept as a reference (slow on large networks; off-road reach sampled every ``step_m``).
 
-    Returns a GeoDataFrame (EPSG:4490) with ``min_minutes``, ``max_minutes``, ``area_km2``.
+    Returns a GeoDataFrame (EPSG:4490) with ``min_minutes``, ``max_minutes``, ``area_km2``,
+    ``label``; ``attrs["cell_m"]`` and ``attrs["metric_crs"]`` say how it was drawn.
     """
+    from . import isochrones as iso
+
     bands = sorted(float(b) for b in bands)
     if not bands or bands[0] <= 0:
         raise InputError("isochrone bands must be positive minutes")
-    xy = _points_metric(places, "places")
+    if method not in ("grid", "vector"):
+        raise InputError(f"unknown isochrone method {method!r}; use grid or vector")
+    xy = _points_metric(places, "places", network.crs)
     snapped = snap_points(network, xy)
+    check_covered(network, snapped.access_m, places, "places", max_access_m)
     per_min = access_kmh * 1000.0 / 60.0
-    dist, _ = snapped.router().from_nearest(snapped.node, snapped.access_m / per_min, limit=bands[-1])
+    router = snapped.router()
+    dist, _ = router.from_nearest(snapped.node, snapped.access_m / per_min, limit=bands[-1])
+    through = router.through
+    cell = None
+    if method == "vector":
+        geoms = _isochrones_vector(network, snapped, xy, dist, bands, buffer_m, offroad_kmh, step_m)
+    else:
+        seg = iso.reached_stretches(network, snapped, dist, through, bands[-1])
+        off = offroad_kmh * 1000.0 / 60.0 if offroad_kmh else 0.0
+        geoms, cell = iso.draw_bands(seg, bands, buffer_m=None if off else buffer_m, offroad_m_per_min=off,
+                                     discs=(xy[:, 0], xy[:, 1]) if off else None, cell_m=cell_m)
+    out = [{"min_minutes": 0.0 if k == 0 else bands[k - 1], "max_minutes": T, "geometry": g}
+           for k, (T, g) in enumerate(zip(bands, geoms))]
+    res = gpd.GeoDataFrame(out, geometry="geometry", crs=network.crs)
+    res["area_km2"] = (res.geometry.area / 1e6).round(3)
+    res["label"] = [f"{int(r.min_minutes)}–{int(r.max_minutes)} 分钟" for r in res.itertuples()]
+    res = valid_storage(res)
+    res.attrs.update(cell_m=cell, metric_crs=network.crs, method=method)
+    return res
+
+
+def valid_storage(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """To EPSG:4490 with every polygon valid: a transform can make a valid ring self-touch,
+    so each geometry is checked after it and repaired (polygonal parts kept)."""
+    out = gdf.to_crs(settings.STORAGE_CRS)
+    geoms = out.geometry.values
+    bad = ~shapely.is_valid(np.asarray(geoms, dtype=object))
+    if bad.any():
+        fixed = shapely.make_valid(np.asarray(geoms, dtype=object)[bad])
+        fixed = [_polygonal(g) for g in fixed]
+        arr = np.asarray(geoms, dtype=object).copy()
+        arr[bad] = fixed
+        out = out.set_geometry(gpd.GeoSeries(arr, index=out.index, crs=out.crs))
+    return out
+
+
+def _polygonal(g):
+    """The polygonal part of a geometry (make_valid may add lines or points)."""
+    if g is None or g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    polys = [q for p in parts for q in shapely.get_parts(p)]
+    return shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
+
+
+def _isochrones_vector(network, snapped, xy, dist, bands, buffer_m, offroad_kmh, step_m):
+    """The exact vector union, per piece (reference method; see :func:`isochrones`)."""
     pieces = network.pieces
     geoms = pieces.geometry.values
     L = shapely.length(geoms)
@@ -322,10 +426,6 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
             shapes += list(shapely.buffer(np.concatenate(disc_xy)[keep], radii[keep], quad_segs=8))
         reached = shapely.union_all(np.array(shapes, dtype=object)) if shapes else shapely.Polygon()
         band = reached if previous is None else shapely.difference(reached, previous)
-        out.append({"min_minutes": 0.0 if previous is None else bands[len(out) - 1],
-                    "max_minutes": T, "geometry": band})
+        out.append(band)
         previous = reached if previous is None else shapely.union(previous, reached)
-    res = gpd.GeoDataFrame(out, geometry="geometry", crs=settings.METRIC_CRS)
-    res["area_km2"] = (res.geometry.area / 1e6).round(3)
-    res["label"] = [f"{int(r.min_minutes)}–{int(r.max_minutes)} 分钟" for r in res.itertuples()]
-    return res.to_crs(settings.STORAGE_CRS)
+    return out

@@ -325,7 +325,6 @@ def coverage_matrix(candidates: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, netw
                 shapely.prepare(poly)
                 out[:, j] = shapely.intersects_xy(poly, dxy[:, 0], dxy[:, 1])
         return out
-    from scipy.sparse.csgraph import dijkstra
     cm = candidates.to_crs(settings.METRIC_CRS).geometry
     cm = cm.where(cm.geom_type == "Point", cm.representative_point())
     cxy = np.column_stack([cm.x, cm.y])
@@ -335,7 +334,7 @@ def coverage_matrix(candidates: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, netw
     c_nodes, d_nodes = snapped.node[: len(cxy)], snapped.node[len(cxy):]
     c_off = snapped.access_m[: len(cxy)] / per_min
     d_off = snapped.access_m[len(cxy):] / per_min
-    dist = dijkstra(router._base(False), directed=True, indices=c_nodes, limit=minutes)
+    dist = router.matrix(c_nodes, limit=minutes)
     return ((dist[:, d_nodes] + c_off[:, None] + d_off[None, :]) <= minutes).T
 
 

@@ -19,8 +19,6 @@ Rules that make the answers right:
 """
 from __future__ import annotations
 
-import contextlib
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +56,9 @@ class Network:
     entrances: gpd.GeoDataFrame          # expressway entrances: name, node, phase (EPSG:4544)
     notes: list = field(default_factory=list)
     scenario: str = "current"
+    crs: str = settings.METRIC_CRS       # the metric CRS of node_xy and pieces
+    edge_local: np.ndarray | None = None  # edges that may start or end a trip, never carry one through
+    source: str | None = None            # the file the roads came from, for messages
 
     @property
     def n_nodes(self) -> int:
@@ -72,6 +73,16 @@ class Network:
         by_grade = ", ".join(f"{g} {v:.1f} km" for g, v in km.items())
         return (f"{self.n_nodes} nodes, {self.n_edges} directed edges, {len(self.entrances)} "
                 f"expressway entrances ({self.scenario}); {by_grade}")
+
+    def digest(self) -> str:
+        """A checksum of the routable graph (nodes, edges, minutes): equal networks, equal digests."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for arr in (np.round(self.node_xy, 3), self.edge_u, self.edge_v, np.round(self.edge_minutes, 9),
+                    self.edge_local if self.edge_local is not None else np.zeros(0, bool)):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -131,55 +142,67 @@ def _oneway(values) -> np.ndarray:
 
 
 def _split_lines(lines: gpd.GeoDataFrame, cuts: dict[int, list[float]]) -> gpd.GeoDataFrame:
-    """Cut each line at the distances listed for it (metres along the line)."""
-    rows, geoms = [], []
-    for i, geom in enumerate(lines.geometry.values):
-        ds = sorted(d for d in set(np.round(cuts.get(i, []), 3)) if 0.01 < d < geom.length - 0.01)
-        if not ds:
-            rows.append(i)
-            geoms.append(geom)
-            continue
-        bounds = [0.0] + ds + [geom.length]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            rows.append(i)
-            geoms.append(substring(geom, a, b))
-    out = lines.iloc[rows].copy()
-    out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=lines.crs))
+    """Cut each line at the distances listed for it (metres along the line).
+
+    Lines without cuts are kept as they are (no per-line work); the few that are cut are
+    split with ``substring``.
+    """
+    geoms = lines.geometry.values
+    rows = np.arange(len(geoms))
+    out_rows, out_geoms = [rows], [np.asarray(geoms, dtype=object)]
+    cut_rows = sorted(cuts)
+    if cut_rows:
+        keep = np.ones(len(geoms), bool)
+        extra_rows, extra_geoms = [], []
+        for i in cut_rows:
+            geom = geoms[i]
+            ds = sorted(d for d in set(np.round(cuts[i], 3)) if 0.01 < d < geom.length - 0.01)
+            if not ds:
+                continue
+            keep[i] = False
+            bounds = [0.0] + ds + [geom.length]
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                extra_rows.append(i)
+                extra_geoms.append(substring(geom, lo, hi))
+        out_rows = [rows[keep], np.asarray(extra_rows, np.int64)]
+        out_geoms = [np.asarray(geoms, dtype=object)[keep], np.asarray(extra_geoms, dtype=object)]
+    order_rows = np.concatenate(out_rows)
+    order_geoms = np.concatenate(out_geoms)
+    order = np.argsort(order_rows, kind="stable")        # parts stay in the lines' order
+    out = lines.iloc[order_rows[order]].copy()
+    out = out.set_geometry(gpd.GeoSeries(order_geoms[order], index=out.index, crs=lines.crs))
     return out.reset_index(drop=True)
 
 
 def _t_junction_cuts(lines: gpd.GeoDataFrame, kinds: np.ndarray, tol: float) -> tuple[dict, int]:
     """Where a line end touches another line's interior (within tol), cut that line."""
-    geoms = lines.geometry.values
+    geoms = np.asarray(lines.geometry.values, dtype=object)
+    n = len(geoms)
     ends = np.concatenate([shapely.get_point(geoms, 0), shapely.get_point(geoms, -1)])
     end_kind = np.concatenate([kinds, kinds])
-    end_line = np.concatenate([np.arange(len(geoms)), np.arange(len(geoms))])
+    end_line = np.concatenate([np.arange(n), np.arange(n)])
     tree = shapely.STRtree(geoms)
-    pairs = tree.query(ends, predicate="dwithin", distance=tol)
+    e, li = tree.query(ends, predicate="dwithin", distance=tol)
+    ok = li != end_line[e]
+    # ordinary roads never split expressways and vice versa; ramps join both
+    ka, kb = end_kind[e], kinds[li]
+    ok &= ~(((ka == KIND_ROAD) & (kb == KIND_EXPRESSWAY)) | ((ka == KIND_EXPRESSWAY) & (kb == KIND_ROAD)))
+    e, li = e[ok], li[ok]
+    # an end already within tol of the line's own ends is joined by clustering instead
+    near_start = shapely.distance(ends[e], ends[li]) <= tol
+    near_end = shapely.distance(ends[e], ends[li + n]) <= tol
+    e, li = e[~(near_start | near_end)], li[~(near_start | near_end)]
+    d = shapely.line_locate_point(geoms[li], ends[e])
+    inside = (d > 0.01) & (d < shapely.length(geoms[li]) - 0.01)
     cuts: dict[int, list[float]] = {}
-    count = 0
-    for e, li in zip(*pairs):
-        if li == end_line[e]:
-            continue
-        k_end, k_line = end_kind[e], kinds[li]
-        # ordinary roads never split expressways and vice versa; ramps join both
-        if {k_end, k_line} == {KIND_ROAD, KIND_EXPRESSWAY}:
-            continue
-        line = geoms[li]
-        # an end already within tol of the line's own ends is joined by clustering instead
-        if (shapely.distance(ends[e], shapely.get_point(line, 0)) <= tol
-                or shapely.distance(ends[e], shapely.get_point(line, -1)) <= tol):
-            continue
-        d = shapely.line_locate_point(line, ends[e])
-        if 0.01 < d < line.length - 0.01:
-            cuts.setdefault(int(li), []).append(float(d))
-            count += 1
-    return cuts, count
+    for line, dist in zip(li[inside].tolist(), d[inside].tolist()):
+        cuts.setdefault(int(line), []).append(float(dist))
+    return cuts, int(inside.sum())
 
 
 def _cluster_ends(pieces: gpd.GeoDataFrame, start_kind: np.ndarray, end_kind: np.ndarray, tol: float):
     """Node ids for piece ends: ends within tol join, but never a road end with an expressway end."""
-    geoms = pieces.geometry.values
+    geoms = np.asarray(pieces.geometry.values, dtype=object)
     n = len(geoms)
     xy = np.vstack([shapely.get_coordinates(shapely.get_point(geoms, 0)),
                     shapely.get_coordinates(shapely.get_point(geoms, -1))])
@@ -356,177 +379,151 @@ def from_layers(roads: gpd.GeoDataFrame, expressways: gpd.GeoDataFrame | None = 
         pieces = gpd.GeoDataFrame(pieces, geometry="geometry", crs=settings.METRIC_CRS)
     if "approximate" not in pieces.columns and "data_status" in pieces.columns:
         pieces["approximate"] = pieces["data_status"].astype(str) != "real"
-    return _assemble(pieces, speeds, tolerance_m, scenario, entrance_rows, notes)
+    net = _assemble(pieces, speeds, tolerance_m, scenario, entrance_rows, notes)
+    net.source = str(source)
+    return net
 
 
-def from_osm_graph(graph, *, speeds: SpeedTable | None = None) -> Network:
-    """Build a network from an OSMnx graph (one-way streets kept as OSM says).
 
-    ``motorway`` edges are expressways, ``motorway_link`` ramps; entrances are the motorway
-    nodes that an on-ramp joins, named after the nearest named ``motorway_junction``.
+# --------------------------------------------------------------------------- OpenStreetMap
+def from_osm_roads(roads, *, speeds: SpeedTable | None = None, use_maxspeed: bool = True,
+                   crs: str | None = None) -> Network:
+    """Build a network from :class:`spatial.osm.OsmRoads` (see :mod:`spatial.osm` for the rules).
+
+    Each way is cut at the nodes it shares with other ways (junctions) and at its own ends;
+    every piece keeps its way's class, direction, access and speed, so no two ways are ever
+    timed as one. Lengths are measured in ``crs`` (default: :func:`settings.metric_crs_for`
+    the centre of the data).
     """
-    import osmnx as ox
+    from pyproj import Transformer
 
     speeds = speeds or SpeedTable()
-    g = ox.project_graph(graph, to_crs=settings.METRIC_CRS)
-    nodes, edges = ox.graph_to_gdfs(g, nodes=True, edges=True)
-    edges = edges.reset_index()
-    # OSMnx merges ways into one edge and lists their values: take the slowest, so the answer
-    # does not depend on the list's order (which follows Python's string hashing)
-    def slowest(v):
-        if not isinstance(v, list):
-            return v
-        known = [x for x in v if x in speeds.aliases or x in speeds.speeds]
-        if not known:
-            return sorted(map(str, v))[0]
-        return min(sorted(known), key=lambda x: speeds.kmh([speeds.aliases.get(x, x)])[0])
-    hw = edges["highway"].map(slowest)
-    edges["grade"] = speeds.classify(hw, "OpenStreetMap", "highway")
-    edges["name"] = edges.get("name", pd.Series([""] * len(edges))).map(
-        lambda v: "/".join(v) if isinstance(v, list) else ("" if pd.isna(v) else str(v)))
-    node_ids = nodes.index.to_numpy()
-    pos = pd.Series(np.arange(len(node_ids)), index=node_ids)
-    u, v = pos[edges["u"]].to_numpy(), pos[edges["v"]].to_numpy()
-    kinds = np.where(edges["grade"] == EXPRESSWAY, KIND_EXPRESSWAY,
-                     np.where(edges["grade"] == RAMP, KIND_RAMP, KIND_ROAD))
-    kmh = speeds.kmh(edges["grade"])
-    maxspeed = pd.to_numeric(edges.get("maxspeed", pd.Series(np.nan, index=edges.index)).map(
-        lambda s: s[0] if isinstance(s, list) else s), errors="coerce")
-    kmh = np.where(maxspeed.fillna(0).to_numpy() > 0, np.minimum(kmh, maxspeed.fillna(np.inf).to_numpy()), kmh)
-    length = edges.geometry.length.to_numpy()
+    notes: list[str] = []
+    nid, run = roads.node_id, roads.run
+    # repeated consecutive nodes say nothing
+    keep = np.r_[True, (nid[1:] != nid[:-1]) | (run[1:] != run[:-1])]
+    nid, run, lon, lat = nid[keep], run[keep], roads.lon[keep], roads.lat[keep]
+    per_run = np.bincount(run, minlength=len(roads.way_id))
+    keep = per_run[run] >= 2
+    nid, run, lon, lat = nid[keep], run[keep], lon[keep], lat[keep]
+    if crs is None:
+        crs = settings.metric_crs_for(float((np.nanmin(lon) + np.nanmax(lon)) / 2),
+                                      float((np.nanmin(lat) + np.nanmax(lat)) / 2))
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    first = np.r_[True, run[1:] != run[:-1]]
+    last = np.r_[run[1:] != run[:-1], True]
+    _, inv, cnt = np.unique(nid, return_inverse=True, return_counts=True)
+    # a node used twice (by two ways, or twice by one way) is a junction
+    brk = first | last | (cnt[inv] > 1)
+    inner_brk = brk & ~first & ~last
+    idx = np.repeat(np.arange(len(nid)), 1 + inner_brk)
+    start = first[idx] | np.r_[False, idx[1:] == idx[:-1]]
+    piece_of = np.cumsum(start) - 1
+    p_first = np.flatnonzero(start)
+    p_last = np.r_[p_first[1:] - 1, len(idx) - 1]
+    geoms = shapely.linestrings(x[idx], y[idx], indices=piece_of)
+    prun = run[idx[p_first]]
+    a_id, b_id = nid[idx[p_first]], nid[idx[p_last]]
+    node_ids, node_pos = np.unique(np.r_[a_id, b_id], return_inverse=True)
+    a, b = node_pos[: len(a_id)], node_pos[len(a_id):]
+    node_xy = np.zeros((len(node_ids), 2))
+    node_xy[a] = np.column_stack([x[idx[p_first]], y[idx[p_first]]])
+    node_xy[b] = np.column_stack([x[idx[p_last]], y[idx[p_last]]])
+
+    hw = roads.highway[prun]
+    grade = speeds.classify(hw, roads.source, "highway")
+    kmh_class = speeds.kmh(grade)
+    cap = roads.maxspeed[prun]
+    capped = use_maxspeed & np.isfinite(cap) & (cap < kmh_class)
+    kmh = np.where(capped, cap, kmh_class)
+    length = shapely.length(geoms)
     minutes = length / (kmh * 1000.0 / 60.0)
-    # OSM lists a two-way street as two directed edges with reversed geometry: make them one
-    # piece with a forward and a backward edge, so a place snapped onto it can leave both ways
-    twin = _reverse_twins(u, v, edges.geometry.values)
-    keep = twin < 0
-    keep |= np.arange(len(u)) < np.where(twin < 0, len(u), twin)     # the first of each pair
-    piece_of = np.full(len(u), -1)
-    piece_of[keep] = np.arange(keep.sum())
-    piece_of[~keep] = piece_of[twin[~keep]]
-    forward = keep.copy()
-    pieces = gpd.GeoDataFrame({"name": edges["name"].to_numpy()[keep], "grade": edges["grade"].to_numpy()[keep],
-                               "a": u[keep], "b": v[keep],
-                               "expressway": (kinds == KIND_EXPRESSWAY)[keep], "ramp": (kinds == KIND_RAMP)[keep],
-                               "kmh": kmh[keep], "minutes": minutes[keep]}, geometry=edges.geometry.values[keep],
-                              crs=settings.METRIC_CRS)
-    node_xy = np.column_stack([nodes.geometry.x.to_numpy(), nodes.geometry.y.to_numpy()])
-    # entrances: expressway nodes with an incoming ramp edge
-    on = np.unique(v[(kinds[np.arange(len(v))] == KIND_RAMP) & np.isin(v, u[kinds == KIND_EXPRESSWAY])])
-    junctions = nodes[nodes.get("highway", pd.Series(index=nodes.index, dtype=object)) == "motorway_junction"]
-    names = []
+    ow = roads.oneway[prun].astype(np.int64)
+    local = roads.local[prun]
+    kinds = np.where(grade == EXPRESSWAY, KIND_EXPRESSWAY, np.where(grade == RAMP, KIND_RAMP, KIND_ROAD))
+    pidx = np.arange(len(geoms))
+    fwd, bwd = ow >= 0, ow <= 0
+    edge_u = np.r_[a[fwd], b[bwd]]
+    edge_v = np.r_[b[fwd], a[bwd]]
+    edge_piece = np.r_[pidx[fwd], pidx[bwd]]
+    edge_forward = np.r_[np.ones(fwd.sum(), bool), np.zeros(bwd.sum(), bool)]
+    pieces = gpd.GeoDataFrame({
+        "name": roads.name[prun], "grade": grade, "road_ref": roads.ref[prun], "highway": hw,
+        "osm_way": roads.way_id[prun], "a": a, "b": b,
+        "expressway": kinds == KIND_EXPRESSWAY, "ramp": kinds == KIND_RAMP, "local": local,
+        "oneway": ow, "maxspeed": cap, "kmh": kmh, "minutes": minutes}, geometry=geoms, crs=crs)
+    # entrances: expressway nodes that a ramp leads onto
+    ramp_edges = kinds[edge_piece] == KIND_RAMP
+    ex_nodes = np.unique(np.r_[a[kinds == KIND_EXPRESSWAY], b[kinds == KIND_EXPRESSWAY]])
+    on = np.unique(edge_v[ramp_edges][np.isin(edge_v[ramp_edges], ex_nodes)])
+    names, tree = [], None
+    if roads.junction_names and len(on):
+        occ = pd.Series(np.arange(len(nid)), index=nid)
+        occ = occ[~occ.index.duplicated()]
+        j_ids = np.array(sorted(roads.junction_names), np.int64)
+        j_ids = j_ids[np.isin(j_ids, occ.index.to_numpy())]
+        if len(j_ids):
+            at = occ[j_ids].to_numpy()
+            tree = cKDTree(np.column_stack([x[at], y[at]]))
+            labels = [roads.junction_names[int(j)] for j in j_ids]
     for n in on:
         name = f"OSM node {node_ids[n]}"
-        if len(junctions):
-            d = np.hypot(junctions.geometry.x - node_xy[n, 0], junctions.geometry.y - node_xy[n, 1])
-            j = int(np.argmin(d.to_numpy()))
-            label = junctions.iloc[j].get("name") if "name" in junctions.columns else None
-            if d.iloc[j] < 3000 and isinstance(label, str):
-                name = label
+        if tree is not None:
+            d, j = tree.query(node_xy[n])
+            if d < 3000:
+                name = str(labels[j])
         names.append(name)
-    entrances = gpd.GeoDataFrame({"name": names, "phase": "existing", "node": on},
-                                 geometry=gpd.points_from_xy(node_xy[on, 0], node_xy[on, 1]),
-                                 crs=settings.METRIC_CRS)
-    return Network(node_xy, pieces, u.astype(np.int64), v.astype(np.int64), minutes, piece_of.astype(np.int64),
-                   forward, entrances,
-                   [f"OpenStreetMap: {len(node_ids)} nodes, {len(edges)} directed edges"], "current")
+    entrances = gpd.GeoDataFrame({"name": names, "phase": "existing", "node": on.astype(np.int64)},
+                                 geometry=gpd.points_from_xy(node_xy[on, 0], node_xy[on, 1]), crs=crs)
+    c = roads.counts
+    notes.append(f"OpenStreetMap {Path(roads.source).name}: {c.get('kept_ways', 0)} drivable ways kept; "
+                 f"{c.get('closed_ways', 0)} closed to cars left out")
+    if c.get("cut_ways"):
+        ex = roads.examples.get("cut_way")
+        notes.append(f"clipped extract: {c['cut_ways']} way(s) list {c['missing_nodes']} node(s) the file does not "
+                     f"hold{f' (e.g. way {ex})' if ex else ''}; they were cut at those nodes"
+                     + (f", {c['lost_ways']} kept no part of two nodes" if c.get("lost_ways") else ""))
+    if local.any():
+        notes.append(f"{int(local.sum())} piece(s) of {c.get('local_ways', 0)} local way(s) (access=destination, "
+                     f"track, parking aisles, driveways) may start or end a trip but carry no through traffic")
+    n_cap = int(capped.sum())
+    notes.append("speeds: the speeds table's speed for each way's class"
+                 + (f", capped by its maxspeed on {n_cap} of {len(geoms)} pieces (--ignore-maxspeed to turn off)"
+                    if use_maxspeed else "; maxspeed ignored (--ignore-maxspeed)"))
+    if crs != settings.METRIC_CRS:
+        notes.append(f"lengths measured in {settings.crs_label(crs)}, the metric system of the data's centre "
+                     f"({np.nanmean(lon):.2f}°E, {np.nanmean(lat):.2f}°N)")
+    edge_local = local[edge_piece]
+    return Network(node_xy, pieces, edge_u.astype(np.int64), edge_v.astype(np.int64), minutes[edge_piece],
+                   edge_piece.astype(np.int64), edge_forward, entrances, notes, "current", crs,
+                   edge_local if edge_local.any() else None, roads.source)
 
 
-@contextlib.contextmanager
-def osm_node_names():
-    """Keep node names (interchange names) when OSMnx reads OSM data."""
-    import osmnx as ox
+def from_osm_graph(graph, *, speeds: SpeedTable | None = None, use_maxspeed: bool = True,
+                   source: str = "graph") -> Network:
+    """Build a network from an OSMnx graph (e.g. loaded from GraphML): see :func:`spatial.osm.roads_from_graph`."""
+    from .osm import roads_from_graph
 
-    before = list(ox.settings.useful_tags_node)
-    ox.settings.useful_tags_node = sorted(set(before) | {"name", "ref", "highway"})
-    try:
-        yield
-    finally:
-        ox.settings.useful_tags_node = before
+    return from_osm_roads(roads_from_graph(graph, source), speeds=speeds, use_maxspeed=use_maxspeed)
 
 
-def _reverse_twins(u, v, geoms) -> np.ndarray:
-    """For each directed edge, the index of its reverse twin (v→u, same line reversed), or -1."""
-    twin = np.full(len(u), -1)
-    first = shapely.get_coordinates(shapely.get_point(geoms, 0))
-    last = shapely.get_coordinates(shapely.get_point(geoms, -1))
-    n_coords = shapely.get_num_coordinates(geoms)
-    length = np.round(shapely.length(geoms), 3)
-    by_key: dict = {}
-    for i in range(len(u)):
-        by_key.setdefault((int(u[i]), int(v[i]), length[i], int(n_coords[i])), []).append(i)
-    for i in range(len(u)):
-        if twin[i] >= 0:
-            continue
-        for j in by_key.get((int(v[i]), int(u[i]), length[i], int(n_coords[i])), []):
-            if j != i and twin[j] < 0 and np.allclose(first[i], last[j]) and np.allclose(last[i], first[j]):
-                coords_i = shapely.get_coordinates(geoms[i])
-                if np.allclose(coords_i, shapely.get_coordinates(geoms[j])[::-1]):
-                    twin[i], twin[j] = j, i
-                    break
-    return twin
-
-
-def from_osm_file(path, *, speeds: SpeedTable | None = None) -> Network:
+def from_osm_file(path, *, speeds: SpeedTable | None = None, use_maxspeed: bool = True,
+                  highways=None) -> Network:
     """Build a network from a local OpenStreetMap file, offline: ``.osm`` XML, ``.osm.pbf``
-    (read with pyosmium), or the ``.graphml`` cached by ``qxg network fetch``."""
-    import osmnx as ox
+    (read with pyosmium), or a ``.graphml`` saved by OSMnx. See :mod:`spatial.osm` for which
+    ways are kept and how each is timed; ``highways`` narrows the classes kept."""
+    from . import osm
 
     name = str(path).lower()
     if not Path(path).exists():
         raise InputError("no such file", path)
-    try:
-        if name.endswith(".graphml"):
+    if name.endswith(".graphml"):
+        import osmnx as ox
+        try:
             graph = ox.load_graphml(path)
-            return from_osm_graph(graph, speeds=speeds)
-        with tempfile.TemporaryDirectory() as tmp:
-            xml = _drivable_xml(Path(path), Path(tmp) / "roads.osm")
-            with osm_node_names():
-                graph = ox.graph_from_xml(str(xml), simplify=True, retain_all=True)
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - OSMnx/XML/osmium errors come in many classes
-        kind = "OpenStreetMap PBF" if name.endswith(".pbf") else "OpenStreetMap XML"
-        raise InputError(f"cannot read as {kind}: {str(exc).splitlines()[0]}", path) from exc
-    return from_osm_graph(graph, speeds=speeds)
-
-
-#: OpenStreetMap highway values a car can use (footways, paths, cycleways, steps, proposed
-#: and construction ways are left out, as are ways closed to motor traffic).
-DRIVABLE = frozenset({"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
-                      "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified",
-                      "residential", "living_street", "road", "service", "track"})
-_CLOSED = {"no", "private"}
-
-
-def _drivable(tags) -> bool:
-    if tags.get("highway") not in DRIVABLE or tags.get("area") == "yes":
-        return False
-    return not any(tags.get(k) in _CLOSED for k in ("access", "motor_vehicle", "motorcar", "vehicle"))
-
-
-def _drivable_xml(src: Path, out: Path) -> Path:
-    """The drivable highway ways of an OSM file (.osm.pbf or .osm) and their nodes, as .osm XML.
-
-    Two passes: the first collects the node ids the kept ways use (in an osmium IdSet, a few
-    bits per id), the second writes those nodes (with their tags, e.g. motorway_junction
-    names) and the ways, in file order.
-    """
-    import osmium
-
-    wanted = osmium.index.IdSet()
-    ways = 0
-    for way in osmium.FileProcessor(str(src), osmium.osm.WAY):
-        if _drivable(way.tags):
-            ways += 1
-            for n in way.nodes:
-                wanted.set(n.ref)
-    if not ways:
-        raise InputError("no drivable highway ways in this file", src)
-    with osmium.SimpleWriter(str(out)) as writer:
-        for obj in osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY):
-            if obj.is_node():
-                if obj.id in wanted:
-                    writer.add_node(obj)
-            elif obj.is_way() and _drivable(obj.tags):
-                writer.add_way(obj)
-    return out
+        except Exception as exc:  # noqa: BLE001 - XML and value errors come in many classes
+            raise InputError(f"cannot read as GraphML: {str(exc).splitlines()[0]}", path) from exc
+        return from_osm_graph(graph, speeds=speeds, use_maxspeed=use_maxspeed, source=str(path))
+    roads = osm.read_roads(path, highways=osm.DRIVABLE if highways is None else frozenset(highways))
+    return from_osm_roads(roads, speeds=speeds, use_maxspeed=use_maxspeed)
