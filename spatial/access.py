@@ -335,17 +335,21 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
 
 def valid_storage(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """To EPSG:4490 with every polygon valid: a transform can make a valid ring self-touch,
-    so each geometry is checked after it and repaired (polygonal parts kept)."""
+    so each part is checked after it and repaired (polygonal parts kept)."""
+    from .isochrones import valid_union_of_parts
+
     out = gdf.to_crs(settings.STORAGE_CRS)
-    geoms = out.geometry.values
-    bad = ~shapely.is_valid(np.asarray(geoms, dtype=object))
-    if bad.any():
-        fixed = shapely.make_valid(np.asarray(geoms, dtype=object)[bad])
-        fixed = [_polygonal(g) for g in fixed]
-        arr = np.asarray(geoms, dtype=object).copy()
-        arr[bad] = fixed
-        out = out.set_geometry(gpd.GeoSeries(arr, index=out.index, crs=out.crs))
-    return out
+    geoms = []
+    for g in out.geometry.values:
+        if g is None or g.is_empty:
+            geoms.append(g)
+        elif g.geom_type == "MultiPolygon":
+            geoms.append(valid_union_of_parts(shapely.get_parts(g)))
+        elif not g.is_valid:
+            geoms.append(_polygonal(shapely.make_valid(g)))
+        else:
+            geoms.append(g)
+    return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
 
 
 def _polygonal(g):

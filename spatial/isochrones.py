@@ -12,21 +12,24 @@ union of discs of radius ``(T − t)·v`` along it, which is exactly the convex 
 end discs (the radius changes no faster than the position, as the road is not slower than
 the walk). Each band is the union of these shapes.
 
-That union is formed on a grid (``cell_m``, default 25 m or a sixth of the corridor): every
+That union is formed on a grid (``cell_m``, default 25 m or a sixth of the corridor, coarser when the area drawn at once
+would need more than :data:`MAX_CELLS` cells): every
 cell whose centre lies in any shape is reached, found row by row from the exact interval each
 shape cuts out of the row (no sampling of the shapes), and the grid is turned back into
 polygons with ``rasterio.features.shapes``. Areas agree with the exact vector union to well
-under 1 % at the default cell (tests compare the two); edges follow the grid.
+under 1 % (tests compare the two); edges follow the grid.
 """
 from __future__ import annotations
 
 import numpy as np
 import shapely
 
-#: Grids larger than this many cells are made coarser (and the coarser cell is reported).
-MAX_CELLS = 60_000_000
+#: Grids larger than this many cells are made coarser (the cell used is reported in the
+#: result's ``attrs["cell_m"]``): a county drawn at once gets cells of about 30 m, a single
+#: township's bands the finest cell.
+MAX_CELLS = 8_000_000
 #: Pairs (shape, grid row) handled at once: bounds the memory of the burn step.
-CHUNK = 4_000_000
+CHUNK = 1_000_000
 
 
 def reached_stretches(network, snapped, dist_any: np.ndarray, dist_through: np.ndarray, t_max: float):
@@ -192,6 +195,9 @@ def burn(shapes, x0: float, y1: float, cell: float, nrows: int, ncols: int) -> n
         bot = np.minimum(Py - rP, Qy - rQ)
         j0 = np.clip(np.ceil((y1 - top) / cell - 0.5), 0, nrows - 1).astype(np.int64)
         j1 = np.clip(np.floor((y1 - bot) / cell - 0.5), -1, nrows - 1).astype(np.int64)
+        # in row order, so each chunk touches a narrow band of rows
+        order = np.argsort(j0, kind="stable")
+        Px, Py, Qx, Qy, rP, rQ, j0, j1 = (v[order] for v in (Px, Py, Qx, Qy, rP, rQ, j0, j1))
         count = np.maximum(j1 - j0 + 1, 0)
         ends = np.cumsum(count)
         starts = ends - count
@@ -214,8 +220,14 @@ def burn(shapes, x0: float, y1: float, cell: float, nrows: int, ncols: int) -> n
             i1 = np.clip(i1[ok], -1, ncols - 1).astype(np.int64)
             r = row[ok]
             fine = i0 <= i1
-            np.add.at(diff, (r[fine], i0[fine]), 1)
-            np.add.at(diff, (r[fine], i1[fine] + 1), -1)
+            if fine.any():
+                stride = ncols + 1
+                r0, r1 = int(r[fine].min()), int(r[fine].max()) + 1
+                base = r0 * stride
+                size = (r1 - r0) * stride
+                add = np.bincount(r[fine] * stride + i0[fine] - base, minlength=size)
+                add -= np.bincount(r[fine] * stride + i1[fine] + 1 - base, minlength=size)
+                diff[r0:r1] += add.reshape(r1 - r0, stride).astype(np.int32)
             lo_i = hi_i
         rows = slice(int(j0.min()), int(max(j1.max(), j0.min())) + 1)
         np.cumsum(diff[rows], axis=1, dtype=np.int32, out=diff[rows])
@@ -233,16 +245,25 @@ def polygons_from_labels(labels: np.ndarray, x0: float, y1: float, cell: float, 
     if labels.any():
         for geom, value in raster_shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
             parts[int(value) - 1].append(shape(geom))
-    out = []
-    for polys in parts:
-        if not polys:
-            out.append(shapely.Polygon())
-            continue
-        g = shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
-        if not shapely.is_valid(g):
-            g = shapely.make_valid(g)
-        out.append(g)
-    return out
+    # validity is checked once, after the transform to storage coordinates (access.valid_storage)
+    return [shapely.Polygon() if not p else (shapely.multipolygons(p) if len(p) > 1 else p[0]) for p in parts]
+
+
+def valid_union_of_parts(polys) -> shapely.Geometry:
+    """A MultiPolygon of parts whose interiors do not overlap (grid regions), each part
+    checked and repaired on its own: much cheaper than validating the whole at once, and the
+    parts only ever touch at corners."""
+    polys = np.asarray(polys, dtype=object)
+    if len(polys) == 0:
+        return shapely.Polygon()
+    bad = ~shapely.is_valid(polys)
+    if bad.any():
+        fixed = []
+        for g in shapely.make_valid(polys[bad]):
+            fixed += [q for q in shapely.get_parts(g) if q.geom_type == "Polygon"] if g.geom_type != "Polygon" \
+                else [g]
+        polys = np.concatenate([polys[~bad], np.asarray(fixed, dtype=object)])
+    return shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
 
 
 def grid_for(shapes_list, cell: float):
@@ -272,6 +293,27 @@ def draw_bands(seg, bands, *, buffer_m: float | None, offroad_m_per_min: float, 
     """Polygons of the nested bands (each without the ones before it) and the cell used."""
     cell = float(cell_m) if cell_m else (min(25.0, buffer_m / 6.0) if buffer_m else 25.0)
     per_band = []
+    if buffer_m is not None and discs is None:
+        # a fixed corridor along a stretch wholly reached by one band is the same in every
+        # later band: burn it once, in the first band that reaches all of it
+        xa, ya, xb, yb, ta, tb = seg
+        t_full = np.maximum(ta, tb)
+        done = np.zeros(len(ta), bool)
+        for T in bands:
+            new = ~done & (t_full <= T)
+            partial = ~done & ~new
+            sel = new | partial
+            per_band.append(band_shapes(tuple(v[sel] for v in seg), T, buffer_m=buffer_m,
+                                        offroad_m_per_min=offroad_m_per_min))
+            done |= new
+        grid = grid_for(per_band, cell)
+        if grid is None:
+            return [shapely.Polygon() for _ in bands], cell
+        x0, y1, cell, nrows, ncols = grid
+        labels = np.zeros((nrows, ncols), np.uint8)
+        for k in range(len(bands) - 1, -1, -1):
+            labels[burn(per_band[k], x0, y1, cell, nrows, ncols)] = k + 1
+        return polygons_from_labels(labels, x0, y1, cell, len(bands)), cell
     for T in bands:
         s = band_shapes(seg, T, buffer_m=buffer_m, offroad_m_per_min=offroad_m_per_min)
         if discs is not None and len(discs[0]):

@@ -117,8 +117,20 @@ def _in_scenario(gdf: gpd.GeoDataFrame, scenario: str) -> gpd.GeoDataFrame:
     return gdf[phase_values(gdf) != "planned"]
 
 
+def _end_xy(geoms) -> tuple[np.ndarray, np.ndarray]:
+    """First and last coordinates of each line, from one pass over the coordinates."""
+    xy, idx = shapely.get_coordinates(np.asarray(geoms, dtype=object), return_index=True)
+    if len(xy) == 0:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    ends = np.r_[starts[1:] - 1, len(idx) - 1]
+    return xy[starts], xy[ends]
+
+
 def _lines(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    m = gdf.to_crs(settings.METRIC_CRS).explode(index_parts=False)
+    m = gdf.to_crs(settings.METRIC_CRS)
+    if not (m.geom_type == "LineString").all():
+        m = m.explode(index_parts=False)
     m = m[m.geometry.notna() & ~m.geometry.is_empty & (m.geom_type == "LineString")]
     return m.reset_index(drop=True)
 
@@ -178,7 +190,8 @@ def _t_junction_cuts(lines: gpd.GeoDataFrame, kinds: np.ndarray, tol: float) -> 
     """Where a line end touches another line's interior (within tol), cut that line."""
     geoms = np.asarray(lines.geometry.values, dtype=object)
     n = len(geoms)
-    ends = np.concatenate([shapely.get_point(geoms, 0), shapely.get_point(geoms, -1)])
+    first, last = _end_xy(geoms)
+    ends = shapely.points(np.vstack([first, last]))
     end_kind = np.concatenate([kinds, kinds])
     end_line = np.concatenate([np.arange(n), np.arange(n)])
     tree = shapely.STRtree(geoms)
@@ -189,8 +202,9 @@ def _t_junction_cuts(lines: gpd.GeoDataFrame, kinds: np.ndarray, tol: float) -> 
     ok &= ~(((ka == KIND_ROAD) & (kb == KIND_EXPRESSWAY)) | ((ka == KIND_EXPRESSWAY) & (kb == KIND_ROAD)))
     e, li = e[ok], li[ok]
     # an end already within tol of the line's own ends is joined by clustering instead
-    near_start = shapely.distance(ends[e], ends[li]) <= tol
-    near_end = shapely.distance(ends[e], ends[li + n]) <= tol
+    exy = np.vstack([first, last])
+    near_start = np.hypot(*(exy[e] - exy[li]).T) <= tol
+    near_end = np.hypot(*(exy[e] - exy[li + n]).T) <= tol
     e, li = e[~(near_start | near_end)], li[~(near_start | near_end)]
     d = shapely.line_locate_point(geoms[li], ends[e])
     inside = (d > 0.01) & (d < shapely.length(geoms[li]) - 0.01)
@@ -204,8 +218,7 @@ def _cluster_ends(pieces: gpd.GeoDataFrame, start_kind: np.ndarray, end_kind: np
     """Node ids for piece ends: ends within tol join, but never a road end with an expressway end."""
     geoms = np.asarray(pieces.geometry.values, dtype=object)
     n = len(geoms)
-    xy = np.vstack([shapely.get_coordinates(shapely.get_point(geoms, 0)),
-                    shapely.get_coordinates(shapely.get_point(geoms, -1))])
+    xy = np.vstack(_end_xy(geoms))
     end_kind = np.concatenate([start_kind, end_kind])
     pairs = cKDTree(xy).query_pairs(tol, output_type="ndarray") if len(xy) else np.empty((0, 2), int)
     if len(pairs):

@@ -97,9 +97,12 @@ class SpeedTable:
     def classify(self, values, source: str | None = None, field_name: str = "class") -> np.ndarray:
         """Map raw class values to grades; unknown values raise an error listing them."""
         raw = pd.Series(values, dtype=object)
-        text = raw.map(lambda v: v if not isinstance(v, (list, tuple)) else v[0]).astype(str).str.strip()
-        text = text.str.replace(r"\.0$", "", regex=True)
-        grades = text.map(self.aliases)
+        # work on the distinct values only: a county layer has few classes and many roads
+        codes, uniq = pd.factorize(raw.map(lambda v: v if not isinstance(v, (list, tuple)) else v[0]),
+                                   use_na_sentinel=False)
+        u_text = pd.Series(uniq, dtype=object).astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+        text = pd.Series(u_text.to_numpy()[codes], index=raw.index, dtype=object)
+        grades = pd.Series(u_text.map(self.aliases).to_numpy()[codes], index=raw.index, dtype=object)
         unknown = sorted(set(text[grades.isna()]))
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:12]) + (" …" if len(unknown) > 12 else "")
