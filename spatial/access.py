@@ -297,6 +297,8 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
         ``grid`` (default) forms the union of the reached shapes on a grid of ``cell_m``
         metres (see :mod:`spatial.isochrones`); ``vector`` is the earlier exact-union method,
         kept as a reference (slow on large networks; off-road reach sampled every ``step_m``).
+    max_access_m : float, optional
+        When given, places farther than this from every road are an error.
 
     Returns a GeoDataFrame (EPSG:4490) with ``min_minutes``, ``max_minutes``, ``area_km2``,
     ``label``; ``attrs["cell_m"]`` and ``attrs["metric_crs"]`` say how it was drawn.
@@ -310,7 +312,8 @@ def isochrones(places: gpd.GeoDataFrame, network: Network, bands=(10, 20, 30, 45
         raise InputError(f"unknown isochrone method {method!r}; use grid or vector")
     xy = _points_metric(places, "places", network.crs)
     snapped = snap_points(network, xy)
-    check_covered(network, snapped.access_m, places, "places", max_access_m)
+    if max_access_m is not None:
+        check_covered(network, snapped.access_m, places, "places", max_access_m)
     per_min = access_kmh * 1000.0 / 60.0
     router = snapped.router()
     dist, _ = router.from_nearest(snapped.node, snapped.access_m / per_min, limit=bands[-1])

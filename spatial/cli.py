@@ -393,29 +393,39 @@ def network():
     """Road networks: inspect the one built from the layers, or fetch OpenStreetMap."""
 
 
+_IGNORE_MAXSPEED_HELP = ("OpenStreetMap: time every road at its class speed, without the cap of its "
+                         "maxspeed tag (on by default: speed = min(class speed, maxspeed)).")
+
+
 @network.command("info")
 @click.option("--scenario", type=click.Choice(["current", "planned"]), default="current", show_default=True)
 @click.option("--osm", "osm_file", type=click.Path(path_type=Path),
-              help="Use a local .osm or .osm.pbf file (or the .graphml cached by 'network fetch') instead of the layers.")
+              help="Use a local OpenStreetMap extract (.osm.pbf, .osm, or the file 'network fetch' wrote) "
+                   "instead of the layers.")
 @click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
 @click.option("--terrain-factor", type=float, default=None, help="Multiply all road speeds (e.g. 0.8).")
 @click.option("--class-field", help="Road class field of the roads layer.")
+@click.option("--ignore-maxspeed", is_flag=True, help=_IGNORE_MAXSPEED_HELP)
 @click.pass_context
-def network_info(ctx, scenario, osm_file, speeds_file, terrain_factor, class_field):
-    """Build the network and report nodes, edges, lengths by grade, joins and entrances."""
-    net = _build_network(ctx, scenario, osm_file, _speeds(speeds_file, terrain_factor), class_field)
+def network_info(ctx, scenario, osm_file, speeds_file, terrain_factor, class_field, ignore_maxspeed):
+    """Build the network and report nodes, edges, lengths by grade, joins, speed rules and entrances."""
+    speeds = _speeds(speeds_file, terrain_factor)
+    net = _build_network(ctx, scenario, osm_file, speeds, class_field, not ignore_maxspeed)
     click.echo(net.summary())
+    click.echo("speeds (km/h): " + ", ".join(f"{g} {v * (1 if g == '匝道' else speeds.terrain_factor):g}"
+                                             for g, v in speeds.speeds.items()))
     for note in net.notes:
         click.echo(f"note: {note}")
+    click.echo(f"note: lengths in {net.crs}; digest {net.digest()}")
     for row in net.entrances.itertuples():
         click.echo(f"entrance: {row.name} ({row.phase})")
 
 
-def _build_network(ctx, scenario, osm_file, speeds, class_field):
+def _build_network(ctx, scenario, osm_file, speeds, class_field, use_maxspeed=True):
     from . import network as netmod
     try:
         if osm_file:
-            return netmod.from_osm_file(osm_file, speeds=speeds)
+            return netmod.from_osm_file(osm_file, speeds=speeds, use_maxspeed=use_maxspeed)
         cat = _catalog(ctx)
         roads = cat.load("roads")
         expressways = cat.load("expressways")
@@ -427,22 +437,29 @@ def _build_network(ctx, scenario, osm_file, speeds, class_field):
 
 
 @network.command("fetch")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("cache/osm_drive.graphml"),
-              show_default=True, help="Where to cache the downloaded graph (GraphML).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("cache/osm_roads.osm"),
+              show_default=True, help="Where to save the roads (OpenStreetMap XML).")
 @click.option("--buffer-km", type=float, default=2.0, show_default=True,
               help="Download this far beyond the district boundary.")
+@click.option("--url", help="Overpass API server (default: $QXG_OVERPASS_URL or overpass-api.de).")
 @click.pass_context
-def network_fetch(ctx, out, buffer_km):
-    """Download the district's drivable OpenStreetMap network (needs internet) and cache it.
+def network_fetch(ctx, out, buffer_km, url):
+    """Download the district's roads from OpenStreetMap (needs internet) into an .osm file.
 
-    Use it afterwards offline with --osm FILE.
+    Use it afterwards offline with --osm FILE, like any other extract.
     """
     from . import osm
+
+    def progress(done, total):
+        shown = f"{done / 2**20:.1f} MiB" + (f" of {total / 2**20:.1f} MiB" if total else "")
+        click.echo(f"\rdownloaded {shown}", nl=False, err=True)
     try:
         boundary = _catalog(ctx).load("boundary")
-        path = osm.fetch_drive_network(boundary, out, buffer_km=buffer_km)
+        path = osm.fetch_drive_network(boundary, out, buffer_km=buffer_km, url=url, progress=progress)
     except InputError as exc:
+        click.echo("", err=True)
         raise BadInput(exc.line) from exc
+    click.echo("", err=True)
     click.echo(f"wrote {path}")
 
 
@@ -463,17 +480,24 @@ def access():
               help="km/h on the straight leg from a township seat to its road.")
 @click.option("--class-field", help="Road class field of the roads layer.")
 @click.option("--osm", "osm_file", type=click.Path(path_type=Path),
-              help="Route on a local OpenStreetMap file (.osm, .osm.pbf, or the .graphml of 'network fetch') "
+              help="Route on a local OpenStreetMap extract (.osm.pbf, .osm, or the file of 'network fetch') "
                    "instead of the road layers; entrances are its motorway links (current network only).")
+@click.option("--ignore-maxspeed", is_flag=True, help=_IGNORE_MAXSPEED_HELP)
+@click.option("--max-access-km", type=float, default=None,
+              help="Seats farther than this from every road are an error: the roads do not cover them "
+                   "(default 5).")
 @click.pass_context
 def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field,
-                   osm_file):
+                   osm_file, ignore_maxspeed, max_access_km):
     """乡镇30分钟上高速比例: minutes from every township seat to the nearest expressway entrance."""
     _precheck_out(out, overwrite)
     from . import access as acc
     if not minutes > 0 or minutes == float("inf"):
         raise BadInput(f"--minutes must be a positive number, got {minutes:g}")
     speeds = _speeds(speeds_file, terrain_factor)
+    if max_access_km is not None and not max_access_km > 0:
+        raise BadInput(f"--max-access-km must be a positive number, got {max_access_km:g}")
+    max_access = None if max_access_km is None else max_access_km * 1000.0
     scenarios = ("current", "planned") if scenario == "both" else (scenario,)
     cat = _catalog(ctx)
     try:
@@ -485,16 +509,16 @@ def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_
                 click.echo("OpenStreetMap holds today's roads only: the current network is analysed", err=True)
             scenarios = ("current",)
             towns = cat.load("townships")
-            nets = {"current": netmod.from_osm_file(osm_file, speeds=speeds)}
+            nets = {"current": netmod.from_osm_file(osm_file, speeds=speeds, use_maxspeed=not ignore_maxspeed)}
             rows, kpi, changes, nets = acc.highway_access(towns, None, None, None, minutes=minutes,
                                                           scenarios=scenarios, access_kmh=access_speed,
-                                                          networks=nets)
+                                                          networks=nets, max_access_m=max_access)
         else:
             layers_ = {k: cat.load(k) for k in ("townships", "roads", "expressways", "interchanges")}
             rows, kpi, changes, nets = acc.highway_access(
                 layers_["townships"], layers_["roads"], layers_["expressways"], layers_["interchanges"],
                 minutes=minutes, scenarios=scenarios, speeds=speeds, access_kmh=access_speed,
-                class_field=class_field)
+                class_field=class_field, max_access_m=max_access)
     except InputError as exc:
         raise BadInput(exc.line) from exc
     _print_access(rows, kpi, changes, minutes, scenarios)
@@ -862,3 +886,7 @@ def main(argv=None) -> int:
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

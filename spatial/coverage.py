@@ -119,7 +119,8 @@ def walking(net: Network, kmh: float = WALK_KMH) -> Network:
     return Network(net.node_xy, pieces, np.concatenate([a, b]), np.concatenate([b, a]),
                    np.concatenate([minutes, minutes]), np.concatenate([idx, idx]),
                    np.concatenate([np.ones(len(idx), bool), np.zeros(len(idx), bool)]),
-                   net.entrances.iloc[:0], list(net.notes) + [f"walking at {kmh:g} km/h"], net.scenario)
+                   net.entrances.iloc[:0], list(net.notes) + [f"walking at {kmh:g} km/h"], net.scenario,
+                   net.crs, None, net.source, net.node_id)
 
 
 def service_areas(facilities: gpd.GeoDataFrame, network: Network, minutes: float, *,

@@ -63,14 +63,14 @@ def reached_stretches(network, snapped, dist_any: np.ndarray, dist_through: np.n
     reach &= ordinary & (L > 0)
     keep = reach[sp]
     sp, ss, sn, dep = sp[keep], ss[keep], sn[keep], dep[keep]
+    empty = (np.zeros(0),) * 6
+    if len(sp) == 0:
+        return empty
     order = np.lexsort((dep, ss, sp))
     sp, ss, dep = sp[order], ss[order], dep[order]
     # one stop per position: the earliest of places snapped to the same point
     first_here = np.r_[True, (sp[1:] != sp[:-1]) | (ss[1:] != ss[:-1])]
     sp, ss, dep = sp[first_here], ss[first_here], dep[first_here]
-    empty = (np.zeros(0),) * 6
-    if len(sp) == 0:
-        return empty
     # stretch k runs from stop k to stop k+1 of the same piece
     nxt = np.r_[sp[1:] == sp[:-1], False]
     k = np.flatnonzero(nxt)
@@ -238,13 +238,27 @@ def polygons_from_labels(labels: np.ndarray, x0: float, y1: float, cell: float, 
     """One (multi)polygon per band value 1…n_bands from a label grid, valid."""
     from affine import Affine
     from rasterio.features import shapes as raster_shapes
-    from shapely.geometry import shape
 
-    parts: list[list] = [[] for _ in range(n_bands)]
     transform = Affine(cell, 0.0, x0, 0.0, -cell, y1)
+    coords, ring_of, poly_of, band_of = [], [], [], []
+    n_ring = n_poly = 0
     if labels.any():
         for geom, value in raster_shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
-            parts[int(value) - 1].append(shape(geom))
+            for ring in geom["coordinates"]:
+                xy = np.asarray(ring, float)
+                coords.append(xy)
+                ring_of.append(np.full(len(xy), n_ring))
+                poly_of.append(n_poly)
+                n_ring += 1
+            band_of.append(int(value) - 1)
+            n_poly += 1
+    parts: list = [[] for _ in range(n_bands)]
+    if n_poly:
+        rings = shapely.linearrings(np.concatenate(coords), indices=np.concatenate(ring_of))
+        polys = shapely.polygons(rings, indices=np.asarray(poly_of))
+        band_of = np.asarray(band_of)
+        for k in range(n_bands):
+            parts[k] = list(polys[band_of == k])
     # validity is checked once, after the transform to storage coordinates (access.valid_storage)
     return [shapely.Polygon() if not p else (shapely.multipolygons(p) if len(p) > 1 else p[0]) for p in parts]
 

@@ -154,6 +154,23 @@ def _jsonable(value):
     return value if isinstance(value, (int, str)) else str(value)
 
 
+def _rounded(geoms: np.ndarray, grid: float) -> np.ndarray:
+    """Coordinates on a grid of ``grid`` degrees, geometries kept valid. GEOS's snap rounding
+    fails on a few valid inputs (e.g. a staircase edge touching a hole): those are rounded
+    vertex by vertex and repaired instead."""
+    try:
+        return shapely.set_precision(geoms, grid)
+    except shapely.errors.GEOSException:
+        out = []
+        for g in geoms:
+            try:
+                out.append(shapely.set_precision(g, grid))
+            except shapely.errors.GEOSException:
+                r = shapely.transform(g, lambda xy: np.round(xy / grid) * grid)
+                out.append(r if shapely.is_valid(r) else shapely.make_valid(r))
+        return np.asarray(out, dtype=object)
+
+
 def display_geojson(gdf: gpd.GeoDataFrame, fields, *, style_fn=None, simplify_m: float = 0.0,
                     basemap: str = "none", decimals: int = 5) -> dict:
     """A FeatureCollection for the map: simplified, rounded, shifted for AMap when needed.
@@ -168,7 +185,7 @@ def display_geojson(gdf: gpd.GeoDataFrame, fields, *, style_fn=None, simplify_m:
             .simplify(simplify_m, preserve_topology=True).to_crs(settings.STORAGE_CRS).values
     if basemap == "amap":
         geoms = chinacoords.transform_geometries(geoms, "wgs84", "gcj02")
-    geoms = shapely.set_precision(np.asarray(geoms, dtype=object), 10.0 ** -decimals)
+    geoms = _rounded(np.asarray(geoms, dtype=object), 10.0 ** -decimals)
     features = []
     for i, geom in enumerate(geoms):
         if geom is None or geom.is_empty:

@@ -59,6 +59,7 @@ class Network:
     crs: str = settings.METRIC_CRS       # the metric CRS of node_xy and pieces
     edge_local: np.ndarray | None = None  # edges that may start or end a trip, never carry one through
     source: str | None = None            # the file the roads came from, for messages
+    node_id: np.ndarray | None = None    # OpenStreetMap node id of each node (OSM networks)
 
     @property
     def n_nodes(self) -> int:
@@ -510,7 +511,7 @@ def from_osm_roads(roads, *, speeds: SpeedTable | None = None, use_maxspeed: boo
     edge_local = local[edge_piece]
     return Network(node_xy, pieces, edge_u.astype(np.int64), edge_v.astype(np.int64), minutes[edge_piece],
                    edge_piece.astype(np.int64), edge_forward, entrances, notes, "current", crs,
-                   edge_local if edge_local.any() else None, roads.source)
+                   edge_local if edge_local.any() else None, roads.source, node_ids)
 
 
 def from_osm_graph(graph, *, speeds: SpeedTable | None = None, use_maxspeed: bool = True,
