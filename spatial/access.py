@@ -342,26 +342,9 @@ def valid_storage(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     from .isochrones import valid_union_of_parts
 
     out = gdf.to_crs(settings.STORAGE_CRS)
-    geoms = []
-    for g in out.geometry.values:
-        if g is None or g.is_empty:
-            geoms.append(g)
-        elif g.geom_type == "MultiPolygon":
-            geoms.append(valid_union_of_parts(shapely.get_parts(g)))
-        elif not g.is_valid:
-            geoms.append(_polygonal(shapely.make_valid(g)))
-        else:
-            geoms.append(g)
+    geoms = [g if g is None or g.is_empty else valid_union_of_parts(shapely.get_parts(g))
+             for g in out.geometry.values]
     return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
-
-
-def _polygonal(g):
-    """The polygonal part of a geometry (make_valid may add lines or points)."""
-    if g is None or g.is_empty or g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    polys = [q for p in parts for q in shapely.get_parts(p)]
-    return shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
 
 
 def _isochrones_vector(network, snapped, xy, dist, bands, buffer_m, offroad_kmh, step_m):

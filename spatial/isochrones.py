@@ -272,11 +272,12 @@ def valid_union_of_parts(polys) -> shapely.Geometry:
         return shapely.Polygon()
     bad = ~shapely.is_valid(polys)
     if bad.any():
-        fixed = []
-        for g in shapely.make_valid(polys[bad]):
-            fixed += [q for q in shapely.get_parts(g) if q.geom_type == "Polygon"] if g.geom_type != "Polygon" \
-                else [g]
-        polys = np.concatenate([polys[~bad], np.asarray(fixed, dtype=object)])
+        from .load import make_valid_same_dimension
+
+        fixed = shapely.get_parts(make_valid_same_dimension(polys[bad]))
+        polys = np.concatenate([polys[~bad], fixed[shapely.get_type_id(fixed) == 3]])
+        if len(polys) == 0:
+            return shapely.Polygon()
     return shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
 
 
@@ -310,31 +311,20 @@ def draw_bands(seg, bands, *, buffer_m: float | None, offroad_m_per_min: float, 
     if buffer_m is not None and discs is None:
         # a fixed corridor along a stretch wholly reached by one band is the same in every
         # later band: burn it once, in the first band that reaches all of it
-        xa, ya, xb, yb, ta, tb = seg
-        t_full = np.maximum(ta, tb)
-        done = np.zeros(len(ta), bool)
+        t_full = np.maximum(seg[4], seg[5])
+        done = np.zeros(len(t_full), bool)
         for T in bands:
-            new = ~done & (t_full <= T)
-            partial = ~done & ~new
-            sel = new | partial
-            per_band.append(band_shapes(tuple(v[sel] for v in seg), T, buffer_m=buffer_m,
+            per_band.append(band_shapes(tuple(v[~done] for v in seg), T, buffer_m=buffer_m,
                                         offroad_m_per_min=offroad_m_per_min))
-            done |= new
-        grid = grid_for(per_band, cell)
-        if grid is None:
-            return [shapely.Polygon() for _ in bands], cell
-        x0, y1, cell, nrows, ncols = grid
-        labels = np.zeros((nrows, ncols), np.uint8)
-        for k in range(len(bands) - 1, -1, -1):
-            labels[burn(per_band[k], x0, y1, cell, nrows, ncols)] = k + 1
-        return polygons_from_labels(labels, x0, y1, cell, len(bands)), cell
-    for T in bands:
-        s = band_shapes(seg, T, buffer_m=buffer_m, offroad_m_per_min=offroad_m_per_min)
-        if discs is not None and len(discs[0]):
-            dx, dy = discs
-            r = np.full(len(dx), T * offroad_m_per_min)
-            s = tuple(np.concatenate([u, v]) for u, v in zip(s, (dx, dy, dx, dy, r, r)))
-        per_band.append(s)
+            done |= t_full <= T
+    else:
+        for T in bands:
+            s = band_shapes(seg, T, buffer_m=buffer_m, offroad_m_per_min=offroad_m_per_min)
+            if discs is not None and len(discs[0]):
+                dx, dy = discs
+                r = np.full(len(dx), T * offroad_m_per_min)
+                s = tuple(np.concatenate([u, v]) for u, v in zip(s, (dx, dy, dx, dy, r, r)))
+            per_band.append(s)
     grid = grid_for(per_band, cell)
     if grid is None:
         return [shapely.Polygon() for _ in bands], cell

@@ -320,6 +320,18 @@ def _check_numbers(gdf, src: Source, crs: CRS, notes: Notes) -> CRS:
 
 
 # --------------------------------------------------------------------------- geometry
+def make_valid_same_dimension(geoms) -> np.ndarray:
+    """``make_valid`` that keeps the dimension of each input: a repaired polygon stays
+    polygonal (the lines or points make_valid may add are dropped)."""
+    geoms = np.asarray(geoms, dtype=object)
+    repaired = shapely.make_valid(geoms)
+    for j, (geom, dim) in enumerate(zip(repaired, shapely.get_dimensions(geoms))):
+        if shapely.get_dimensions(geom) != dim or shapely.get_type_id(geom) == 7:
+            parts = [g for g in shapely.get_parts(geom) if shapely.get_dimensions(g) == dim]
+            repaired[j] = shapely.union_all(parts) if parts else shapely.from_wkt("GEOMETRYCOLLECTION EMPTY")
+    return repaired
+
+
 def _repair_geometries(gdf, labels, notes: Notes):
     geoms = gdf.geometry.values
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -332,19 +344,13 @@ def _repair_geometries(gdf, labels, notes: Notes):
     idx = np.flatnonzero(invalid)
     reasons = shapely.is_valid_reason(geoms[idx])
     before = geoms[idx]
-    repaired = shapely.make_valid(before)
-    # keep the dimension of the input: a repaired polygon stays polygonal
-    dims = shapely.get_dimensions(before)
-    for j, (geom, dim) in enumerate(zip(repaired, dims)):
-        if shapely.get_dimensions(geom) != dim or shapely.get_type_id(geom) == 7:
-            parts = [g for g in shapely.get_parts(geom) if shapely.get_dimensions(g) == dim]
-            repaired[j] = shapely.union_all(parts) if parts else shapely.from_wkt("GEOMETRYCOLLECTION EMPTY")
+    repaired = make_valid_same_dimension(before)
     metric = gpd.GeoSeries(np.concatenate([before, repaired]), crs=settings.STORAGE_CRS).to_crs(settings.METRIC_CRS)
     area = metric.area.to_numpy()
     n = len(idx)
     for j, i in enumerate(idx):
         change = ""
-        if dims[j] == 2:
+        if shapely.get_dimensions(before[j]) == 2:
             change = f"; area {area[j] / 1e4:.4g} → {area[n + j] / 1e4:.4g} ha"
         notes.add("repaired", f"invalid geometry ({reasons[j]}) repaired with make_valid{change}",
                   feature=labels[i])

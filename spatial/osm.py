@@ -155,6 +155,11 @@ class OsmRoads:
     examples: dict = field(default_factory=dict)
 
 
+def _new_counts() -> dict:
+    return {"highway_ways": 0, "kept_ways": 0, "closed_ways": 0, "local_ways": 0, "cut_ways": 0,
+            "missing_nodes": 0, "lost_ways": 0, "maxspeed_ways": 0}
+
+
 def read_roads(path, highways=DRIVABLE) -> OsmRoads:
     """Read the drivable highway ways of an ``.osm``/``.osm.pbf``/``.osm.bz2`` file, offline.
 
@@ -171,8 +176,7 @@ def read_roads(path, highways=DRIVABLE) -> OsmRoads:
     ids, lons, lats, runs = [], [], [], []
     way_ids, hws, names, refs, ones, locs, maxs = [], [], [], [], [], [], []
     junctions: dict = {}
-    counts = {"highway_ways": 0, "kept_ways": 0, "closed_ways": 0, "local_ways": 0, "cut_ways": 0,
-              "missing_nodes": 0, "lost_ways": 0, "maxspeed_ways": 0}
+    counts = _new_counts()
     examples: dict = {}
     n_run = 0
     try:
@@ -209,6 +213,7 @@ def read_roads(path, highways=DRIVABLE) -> OsmRoads:
                 counts["cut_ways"] += 1
                 counts["missing_nodes"] += missing
                 examples.setdefault("cut_way", obj.id)
+            ms = parse_maxspeed(tags.get("maxspeed"))
             # runs of consecutive nodes the file holds
             edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
             kept_any = False
@@ -227,14 +232,13 @@ def read_roads(path, highways=DRIVABLE) -> OsmRoads:
                 refs.append(tags.get("ref", "") or "")
                 ones.append(oneway(tags))
                 locs.append(state == "local")
-                ms = parse_maxspeed(tags.get("maxspeed"))
                 maxs.append(ms)
             if not kept_any:
                 counts["lost_ways"] += 1
                 continue
             counts["kept_ways"] += 1
             counts["local_ways"] += state == "local"
-            counts["maxspeed_ways"] += not math.isnan(parse_maxspeed(tags.get("maxspeed")))
+            counts["maxspeed_ways"] += not math.isnan(ms)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - osmium reports format errors as RuntimeError and others
@@ -275,8 +279,7 @@ def roads_from_graph(graph, source: str = "graph") -> OsmRoads:
     nodes = dict(graph.nodes(data=True))
     ids, lons, lats, runs = [], [], [], []
     way_ids, hws, names, refs, ones, locs, maxs = [], [], [], [], [], [], []
-    counts = {"highway_ways": 0, "kept_ways": 0, "closed_ways": 0, "local_ways": 0, "cut_ways": 0,
-              "missing_nodes": 0, "lost_ways": 0, "maxspeed_ways": 0}
+    counts = _new_counts()
     seen = {}
     next_inner = 1
     edges = sorted(graph.edges(keys=True, data=True), key=lambda e: (int(e[0]), int(e[1]), int(e[2])))
