@@ -848,6 +848,16 @@ def _demand(cat, circles):
     return grid.to_crs(settings.STORAGE_CRS), np.where(done, 0.0, grid["weight"].to_numpy()), "km²"
 
 
+def _register_groups() -> None:
+    """Command groups kept in their own modules (the CLI is split along its concerns)."""
+    from .cli_terrain import terrain_group
+
+    cli.add_command(terrain_group, name="terrain")
+
+
+_register_groups()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, InputWarning):
         click.echo(f"warning: {message}", err=True)
