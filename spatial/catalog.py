@@ -22,6 +22,8 @@ from . import settings
 from .errors import InputError, Notes
 from .load import VECTOR_SUFFIXES, check_fields, open_source, read
 
+RASTER_SUFFIXES = (".tif", ".tiff", ".hgt", ".zip", ".img", ".vrt")
+
 DATA_STATUSES = ("real", "approximate", "illustrative")
 CATALOG_NAME = "catalog.toml"
 #: Common field names in county data, tried when a required field is missing.
@@ -65,6 +67,11 @@ class LayerEntry:
     def exists(self) -> bool:
         return self.file is not None and self.file.exists()
 
+    @property
+    def is_raster(self) -> bool:
+        """A raster layer (the DEM): read by :mod:`spatial.raster`, not as features."""
+        return self.kind == "raster"
+
     def matches(self, name: str) -> bool:
         """Whether a file or layer called ``name`` is this layer (id, alias or DB code)."""
         key = name.strip()
@@ -93,8 +100,9 @@ def _check_types(raw: dict, path: Path) -> None:
     for key in ("fields", "provenance"):
         if key in raw and not (isinstance(raw[key], dict) and all(isinstance(v, str) for v in raw[key].values())):
             raise InputError(f"layer {lid!r}: {key} must be a table of text values, got {raw[key]!r}", path)
-    if "geometry" in raw and raw["geometry"] not in GEOMETRY_FAMILIES:
-        raise InputError(f"layer {lid!r}: geometry must be Point, LineString or Polygon, got {raw['geometry']!r}", path)
+    if "geometry" in raw and raw["geometry"] not in GEOMETRY_FAMILIES and raw["geometry"] != "Raster":
+        raise InputError(f"layer {lid!r}: geometry must be Point, LineString, Polygon or Raster, "
+                         f"got {raw['geometry']!r}", path)
 
 
 def _entry_from_toml(raw: dict, base: Path, origin: str, catalog_path: Path,
@@ -179,6 +187,21 @@ def _scan_folder(folder: Path, bundled: dict[str, LayerEntry]):
                                 "method": "supplied by the user",
                                 "accuracy": "as supplied",
                                 "data_status": "real"})
+    for entry in bundled.values():
+        if not entry.is_raster:
+            continue
+        names = [entry.id, *entry.aliases]
+        hits = sorted({p for p in folder.iterdir() if p.stem.lower() in {n.lower() for n in names}
+                       and (p.is_dir() or p.suffix.lower() in RASTER_SUFFIXES)})
+        if len(hits) > 1:
+            clashes[entry.id] = [str(h) for h in hits]
+        if hits:
+            found[entry.id] = replace(
+                entry, file=hits[0].resolve(), origin="user",
+                provenance={"source": f"county/user data: {hits[0]}",
+                            "date": date.fromtimestamp(hits[0].stat().st_mtime).isoformat(),
+                            "method": "supplied by the user", "accuracy": "as supplied",
+                            "data_status": "real"})
     return found, clashes
 
 
@@ -227,6 +250,9 @@ class Catalog:
     def load(self, layer_id: str) -> gpd.GeoDataFrame:
         """Read the layer's file, normalised to EPSG:4490, with its required fields checked."""
         entry = self.get(layer_id)
+        if entry.is_raster:
+            raise InputError(f"layer {entry.id!r} ({entry.name_zh}) is a raster; the terrain commands "
+                             "read it (qxg terrain …, spatial.raster.read_dem)")
         if entry.id in self.clashes:
             raise InputError(f"several files match layer {entry.id!r}: {', '.join(self.clashes[entry.id])}",
                              self.user, hint="keep one, or name the file in a catalog.toml")
@@ -297,6 +323,14 @@ def layer_summary(entry: LayerEntry) -> dict:
     """Feature count, file CRS and the mix of data statuses, read cheaply from the file."""
     out = {"features": None, "crs": None, "status_mix": {}}
     if not entry.exists:
+        return out
+    if entry.is_raster:
+        from .raster import dem_paths, _open
+        files = dem_paths(entry.file)
+        out["features"] = len(files)
+        with _open(files[0]) as ds:
+            out["crs"] = ds.crs.to_wkt() if ds.crs else None
+        out["status_mix"] = {entry.data_status: len(files)} if entry.data_status else {}
         return out
     src = open_source(entry.file, entry.layer)
     info = pyogrio.read_info(src.gdal_path, layer=src.layer)

@@ -191,7 +191,11 @@ def layers_show(ctx, layer_id):
              ("recognised names", ", ".join(entry.aliases + entry.codes) or "—")]
     for key in ("source", "date", "method", "accuracy", "data_status"):
         lines.append((key, str(entry.provenance.get(key, "—"))))
-    if entry.exists:
+    if entry.exists and entry.is_raster:
+        from .raster import dem_paths
+        files = dem_paths(entry.file)
+        lines.append(("files", ", ".join(str(p) for p in files[:10]) + (" …" if len(files) > 10 else "")))
+    elif entry.exists:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InputWarning)   # shown below as notes
@@ -231,6 +235,18 @@ def _validate_one(label, loader) -> tuple[bool, list[str]]:
     return ok, [summary] + lines
 
 
+def _validate_raster(entry) -> tuple[bool, list[str]]:
+    from . import raster
+    try:
+        files = raster.dem_paths(entry.file)
+        infos = [raster._inspect(p, raster.CRS.from_user_input(settings.METRIC_CRS)) for p in files]
+    except InputError as exc:
+        return False, [f"error: {exc.line}"]
+    crss = sorted({describe(i.crs.to_wkt()) for i in infos})
+    return True, [f"ok: {entry.id}: {len(files)} raster file(s), {', '.join(crss)}, "
+                  f"about {min(i.res_m for i in infos):.0f} m cells"]
+
+
 @layers.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--layer", help="GeoPackage layer, or shapefile inside a folder/zip.")
@@ -268,6 +284,9 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
                                             f"the catalog does not exist: {entry.file}"]))
                 else:
                     results.append((True, [f"reserved: {entry.id} ({entry.name_zh}): no data file yet"]))
+                continue
+            if entry.is_raster:
+                results.append(_validate_raster(entry))
                 continue
             results.append(_validate_one(entry.id, lambda e=entry: cat.load(e.id)))
     failed = 0
@@ -327,7 +346,8 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
     """
     cat = _catalog(ctx)
     if all_layers:
-        sources = tuple(sources) + tuple(e.id for e in cat.entries.values() if e.exists and e.id not in sources)
+        sources = tuple(sources) + tuple(e.id for e in cat.entries.values()
+                                         if e.exists and not e.is_raster and e.id not in sources)
     if not sources:
         raise BadInput("name at least one layer or result file, or use --all")
     try:

@@ -9,11 +9,23 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from . import cli as base
 from . import raster, settings, terrain
 from .errors import InputError
 
 RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+class _Base:
+    """The shared CLI helpers of :mod:`spatial.cli`, looked up when used (that module imports
+    this one while it is being initialised)."""
+
+    def __getattr__(self, name):
+        import importlib
+
+        return getattr(importlib.import_module("spatial.cli"), name)
+
+
+base = _Base()
 
 
 def _dem_options(f):

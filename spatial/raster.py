@@ -102,18 +102,23 @@ class Grid:
 
 
 # --------------------------------------------------------------------------- sources
-def dem_paths(dem=None) -> list[Path]:
-    """The DEM files to use: ``dem`` (a path, a folder or a list), else ``$QXG_DEM``.
+def dem_paths(dem=None, layers=None) -> list[Path]:
+    """The DEM files to use: ``dem`` (a path, a folder or a list), else ``$QXG_DEM``, else the
+    catalog's ``dem`` layer (``layers/dem/`` or a ``dem`` folder/file in the planner's folder).
 
     A folder contributes every raster file in it (recursively, sorted). Raises
     :class:`InputError` when nothing is named or a path does not exist.
     """
     if dem is None or (isinstance(dem, (list, tuple)) and not dem):
         value = os.environ.get(DEM_ENV, "").strip()
-        if not value:
-            raise InputError("no DEM given", hint=f"pass --dem FILE_OR_FOLDER or set {DEM_ENV}; "
-                             "`qxg terrain fetch --out DIR` downloads Copernicus GLO-30 tiles")
-        dem = [p for p in value.split(os.pathsep) if p]
+        if value:
+            dem = [p for p in value.split(os.pathsep) if p]
+        else:
+            entry = _catalog_dem(layers)
+            if entry is None:
+                raise InputError("no DEM given", hint=f"pass --dem FILE_OR_FOLDER or set {DEM_ENV}; "
+                                 "`qxg terrain fetch` downloads Copernicus GLO-30 tiles into layers/dem/")
+            dem = entry
     items = [dem] if isinstance(dem, (str, Path)) else list(dem)
     out: list[Path] = []
     for item in items:
@@ -128,6 +133,20 @@ def dem_paths(dem=None) -> list[Path]:
         else:
             out.append(path)
     return list(dict.fromkeys(out))
+
+
+def _catalog_dem(layers=None) -> Path | None:
+    from . import catalog as catmod
+
+    entry = catmod.catalog(layers).get("dem")
+    if entry.exists and (entry.file.is_file() or any(_is_raster_name(p) for p in entry.file.rglob("*"))):
+        return entry.file
+    return None
+
+
+def has_dem(layers=None) -> bool:
+    """Whether a DEM is available without --dem: ``$QXG_DEM`` or the catalog's dem layer."""
+    return bool(os.environ.get(DEM_ENV, "").strip()) or _catalog_dem(layers) is not None
 
 
 def _is_raster_name(path: Path) -> bool:
@@ -291,7 +310,7 @@ def read_dem(dem=None, *, area=None, layers=None, resolution: float | None = Non
         float32 elevations in metres, NaN for no data; ``inside`` marks the area's cells.
     """
     target = CRS.from_user_input(crs)
-    paths = dem_paths(dem)
+    paths = dem_paths(dem, layers)
     shape, label = area_geometry(area, layers)
     sources = [_inspect(p, target) for p in paths]
     _check_touching(sources)

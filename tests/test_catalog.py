@@ -14,7 +14,7 @@ from spatial.errors import InputError
 
 RESERVED = ["boundary", "townships", "township_areas", "parks", "agri_zones", "livestock",
             "reservoirs", "expressways", "interchanges", "roads", "eco_redline",
-            "basic_farmland", "urban_boundary", "health_facilities", "baqu"]
+            "basic_farmland", "urban_boundary", "health_facilities", "baqu", "dem"]
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_bundled_catalog_reserves_the_district_ids():
 def test_every_bundled_file_that_exists_loads_in_cgcs2000():
     cat = catalog.Catalog(user=None)
     for entry in cat.entries.values():
-        if entry.exists:
+        if entry.exists and not entry.is_raster:
             gdf = cat.load(entry.id)
             assert gdf.crs == CRS.from_epsg(4490)
             assert gdf.attrs["provenance"]["data_status"]
@@ -185,7 +185,7 @@ def test_catalog_entries_are_complete():
     for layer in raw["layer"]:
         for key in ("id", "name_zh", "name_en", "kind", "file", "geometry", "required_fields", "provenance"):
             assert key in layer, (layer["id"], key)
-        assert layer["geometry"] in ("Point", "LineString", "Polygon")
+        assert layer["geometry"] in ("Point", "LineString", "Polygon", "Raster")
 
 
 def test_bundled_layers_built_from_replaced_ones_warn(tmp_path, monkeypatch):

@@ -136,7 +136,7 @@ def test_nan_coordinates_name_the_feature(tmp_path):
     ('file = 5', "file must be text"),
     ('required_fields = "name"', "required_fields must be a list"),
     ('fields = "名称"', "fields must be a table"),
-    ('geometry = "Line"', "geometry must be Point, LineString or Polygon"),
+    ('geometry = "Line"', "geometry must be Point, LineString, Polygon or Raster"),
 ])
 def test_catalog_values_of_the_wrong_type(tmp_path, entry, message):
     (tmp_path / "catalog.toml").write_text(f'[[layer]]\nid = "roads"\n{entry}\n', encoding="utf-8")
