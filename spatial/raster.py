@@ -32,6 +32,7 @@ from pyproj import CRS, Transformer
 from rasterio import features
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
+from rasterio._err import CPLE_BaseError
 from rasterio.warp import reproject
 
 from . import settings
@@ -45,6 +46,9 @@ MIN_COVERAGE = 0.95
 #: Elevations outside this range (metres) cannot be terrain of the district or of China.
 ELEVATION_RANGE = (-500.0, 9000.0)
 SRTM_VOID = -32768
+#: Largest error of GDAL's approximate coordinate transformer, in source pixels (GDAL's default
+#: 0.125 shifts samples enough to bend the slope of a geographic DEM by ~0.1°).
+WARP_TOLERANCE = 0.001
 _HGT_NAME = re.compile(r"^[NS]\d{2}[EW]\d{3}\.hgt$", re.IGNORECASE)
 
 
@@ -204,6 +208,22 @@ def _open(path: Path):
                          path) from exc
 
 
+def _check_readable(ds, path: Path) -> None:
+    """Read the first and the last block: a truncated file fails here, not halfway through a warp."""
+    from rasterio.windows import Window
+
+    bh, bw = ds.block_shapes[0]
+    last = Window((ds.width - 1) // bw * bw, (ds.height - 1) // bh * bh,
+                  min(bw, ds.width - (ds.width - 1) // bw * bw), min(bh, ds.height - (ds.height - 1) // bh * bh))
+    try:
+        with rasterio.Env(CPL_LOG="OFF"):
+            ds.read(1, window=Window(0, 0, min(bw, ds.width), min(bh, ds.height)))
+            ds.read(1, window=last)
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        text = str(exc).split("\n")[0]
+        raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", path) from exc
+
+
 def _metres_per_unit(crs: CRS, lat: float) -> tuple[float, float]:
     """Metres per CRS unit along x and y at latitude ``lat``."""
     if crs.is_geographic:
@@ -230,10 +250,13 @@ def _inspect(path: Path, target: CRS) -> _Source:
             raise InputError("band has a colour table: it is a categorical or rendered image, "
                              "not elevations", path)
         crs = CRS.from_user_input(ds.crs)
+        _check_readable(ds, path)
         left, bottom, right, top = ds.bounds
         lat = (bottom + top) / 2 if crs.is_geographic else 27.4
         mx, my = _metres_per_unit(crs, lat)
-        res_m = math.sqrt(abs(ds.res[0]) * mx * abs(ds.res[1]) * my)
+        # the finer axis: the warp then only interpolates (GDAL widens the bilinear kernel
+        # along an axis it shrinks, which bends planes slightly)
+        res_m = min(abs(ds.res[0]) * mx, abs(ds.res[1]) * my)
         nodata = ds.nodata
         if nodata is None and ds.dtypes[0] == "int16":
             nodata = SRTM_VOID
@@ -331,10 +354,14 @@ def read_dem(dem=None, *, area=None, layers=None, resolution: float | None = Non
     footprints = []
     for src in sources:
         part = np.full((rows, cols), np.nan, dtype=np.float32)
-        with rasterio.open(src.gdal) as ds:
-            reproject(source=rasterio.band(ds, 1), destination=part, src_nodata=src.nodata,
-                      dst_nodata=np.nan, dst_transform=transform, dst_crs=target,
-                      resampling=Resampling.bilinear, num_threads=2)
+        try:
+            with rasterio.open(src.gdal) as ds:
+                reproject(source=rasterio.band(ds, 1), destination=part, src_nodata=src.nodata,
+                          dst_nodata=np.nan, dst_transform=transform, dst_crs=target,
+                          resampling=Resampling.bilinear, num_threads=2, tolerance=WARP_TOLERANCE)
+        except (RasterioIOError, CPLE_BaseError) as exc:
+            text = str(exc).split("\n")[0]
+            raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", src.path) from exc
         take = np.isnan(data) & ~np.isnan(part)
         data[take] = part[take]
         footprints.append(src.footprint)
@@ -371,9 +398,9 @@ def read_dem(dem=None, *, area=None, layers=None, resolution: float | None = Non
 
 
 def _round_res(res_m: float) -> float:
-    """Source resolution rounded to a tidy value (29.4 → 29.5, 92.6 → 92.5)."""
+    """Source resolution rounded down to a tidy value (27.55 → 27.5, 82.7 → 82.5, 30 → 30)."""
     step = 0.5 if res_m < 200 else 5.0
-    return max(step, round(res_m / step) * step)
+    return max(step, math.floor(res_m / step + 1e-6) * step)
 
 
 def _check_touching(sources: list[_Source]) -> None:
