@@ -220,8 +220,10 @@ def test_tiles_in_different_crss_are_reprojected_before_the_mosaic(tmp_path):
     ok = ~np.isnan(mosaic.data) & ~np.isnan(single.data)
     assert ok.sum() >= 0.97 * (~np.isnan(single.data)).sum()
     diff = np.abs(mosaic.data - single.data)[ok]
-    assert np.quantile(diff, 0.99) < 0.01                 # bilinear of a plane is exact …
-    assert diff.max() < 1.0                               # … but for the warped tile's own rim
+    # resampled twice (by the test, then on reading): a shift of one 10 m cell would be ≈ 2 m
+    assert np.median(diff) < 0.01
+    assert np.quantile(diff, 0.99) < 0.25
+    assert diff.max() < 1.0
 
 
 # --------------------------------------------------------------------------- bad DEMs
