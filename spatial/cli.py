@@ -586,16 +586,25 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
 @click.option("--basemap", type=click.Choice(["none", "osm", "tianditu-vec", "tianditu-img", "amap"]),
               default="none", show_default=True, help="Background tiles (none works fully offline).")
 @click.option("--tianditu-key", envvar="TIANDITU_KEY", help="天地图 key (default: $TIANDITU_KEY).")
+@click.option("--dem", "dem", multiple=True, type=click.Path(path_type=Path),
+              help="DEM file or folder: draws the terrain map and a hillshade under the others "
+                   "(default: $QXG_DEM or the layers' dem, when present).")
 @click.pass_context
-def map_cmd(ctx, themes, out, basemap, tianditu_key):
-    """Write interactive maps: overview, access, coverage, agriculture, sanqu (三区三线), and index.html.
+def map_cmd(ctx, themes, out, basemap, tianditu_key, dem):
+    """Write interactive maps: overview, access, coverage, agriculture, sanqu (三区三线), terrain, and index.html.
 
     With no THEME all themes are drawn whose layers exist. Maps open offline from file://.
     """
-    from . import maps
+    from . import maps, raster
+    grid = None
+    wants_terrain = not themes or "terrain" in themes
+    if dem or (wants_terrain and raster.has_dem(ctx.obj["layers"])):
+        grid = raster.read_dem(list(dem) or None, layers=ctx.obj["layers"])
+        for line in grid.notes:
+            click.echo(line)
     try:
         written, skipped = maps.write_maps(themes or None, out, layers=ctx.obj["layers"],
-                                           basemap=basemap, tianditu_key=tianditu_key)
+                                           basemap=basemap, tianditu_key=tianditu_key, dem=grid)
     except InputError as exc:
         raise BadInput(exc.line) from exc
     for path in written:

@@ -623,13 +623,16 @@ THEMES = {"overview": ("总览", overview_map, "区界、乡镇、公路、高�
           "access": ("上高速时间", access_map, "乡镇驻地到最近高速出入口的行车时间、等时圈、KPI"),
           "coverage": ("健康服务圈", coverage_map, "城市15分钟、乡村30分钟健康服务圈、未覆盖区域"),
           "agriculture": ("532/211 农业", agriculture_map, "刺梨、茶叶、蔬菜与畜牧产业布局"),
-          "sanqu": ("三区三线", sanqu_map, "生态保护红线、永久基本农田、城镇开发边界")}
+          "sanqu": ("三区三线", sanqu_map, "生态保护红线、永久基本农田、城镇开发边界"),
+          "terrain": ("地形与坡度", None, "地形晕渲、坡度分级、坝区候选、25°以上耕地（需要 DEM）")}
 
 
-def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None):
+def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None, dem=None):
     """Write the themed maps and an ``index.html`` linking them.
 
-    Returns ``(written, skipped)``: paths, and ``{theme: reason}`` for maps not drawn.
+    ``dem`` (a :class:`spatial.raster.Grid`) draws the terrain theme and puts its hillshade
+    under every other map. Returns ``(written, skipped)``: paths, and ``{theme: reason}``
+    for maps not drawn.
     """
     themes = list(themes or THEMES)
     unknown = [t for t in themes if t not in THEMES]
@@ -641,9 +644,21 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
     out.mkdir(parents=True, exist_ok=True)
     cat = Catalog(layers)
     written, skipped = [], {}
+    shade = None
+    if dem is not None:
+        from . import maps_terrain, terrain
+        shade = terrain.hillshade(dem)
     for theme in themes:
         title, fn, _ = THEMES[theme]
-        m = fn(cat, basemap=basemap, tianditu_key=tianditu_key)
+        if theme == "terrain":
+            if dem is None:
+                skipped[theme] = "需要 DEM：qxg map terrain --dem 文件或文件夹（或设置 QXG_DEM）"
+                continue
+            m = maps_terrain.terrain_map(cat, dem, basemap=basemap, tianditu_key=tianditu_key)
+        else:
+            m = fn(cat, basemap=basemap, tianditu_key=tianditu_key)
+            if m is not None and shade is not None:
+                maps_terrain.add_hillshade(m, dem, shade=shade)
         if m is None:
             skipped[theme] = "所需图层尚未提供"
             continue
