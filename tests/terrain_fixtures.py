@@ -70,3 +70,14 @@ def write_hgt(path, values: np.ndarray) -> Path:
     path = Path(path)
     path.write_bytes(np.asarray(values, dtype=">i2").tobytes())
     return path
+
+
+def district_dem(path, res: float = 250.0, crs: str = "EPSG:4544") -> Path:
+    """The synthetic district DEM of ``scripts/make_dem.py`` (a fixture, not terrain data)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_dem.py"
+    spec = importlib.util.spec_from_file_location("make_dem", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write(path, res=res, crs=crs)

@@ -218,3 +218,32 @@ def test_popups_show_codes_in_chinese():
                             "share": [0.5], "severity": ["conflict"]}, geometry=[_P(105.3, 27.3)], crs=4490)
     props = maps.display_geojson(gdf, ["name", "data_status", "phase", "share", "severity"])["features"][0]["properties"]
     assert props == {"name": "甲", "data_status": "近似", "phase": "规划", "share": "50.0 %", "severity": "冲突"}
+
+
+def test_terrain_map_renders_in_chromium(browser, tmp_path, monkeypatch):
+    from spatial import raster
+    from terrain_fixtures import district_dem
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    dem = raster.read_dem(district_dem(tmp_path / "dem.tif", res=250.0))
+    written, skipped = maps.write_maps(["terrain", "sanqu"], tmp_path / "maps", dem=dem)
+    assert {p.stem for p in written} == {"terrain", "sanqu", "index"} and not skipped
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name in ("terrain", "sanqu"):
+        path = tmp_path / "maps" / f"{name}.html"
+        assert path.stat().st_size < 5_000_000
+        page, log = _open(browser, path)
+        shot = ARTIFACTS / f"{name}_dem.png"
+        page.screenshot(path=str(shot))
+        assert log["errors"] == [] and log["external"] == [], log
+        # the hillshade is an image in its own pane under the overlays, and it has loaded
+        widths = page.evaluate("Array.from(document.querySelectorAll('.leaflet-hillshade-pane img'))"
+                               ".map(i => i.naturalWidth)")
+        assert len(widths) == 1 and widths[0] > 200
+        overlays = {o.strip() for o in page.locator(".leaflet-control-layers-overlays label").all_inner_texts()}
+        assert "地形晕渲" in overlays
+        if name == "terrain":
+            assert {"坡度分级", "坝区候选", "区界"} <= overlays
+            legend = page.locator(".qxg-legend").inner_text()
+            assert "Ⅴ级 >25°" in legend and "坝区候选" in legend
+        assert _png_colors(shot) > 20
+        page.close()
