@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import pandas as pd
+import shapely
 
 from . import raster, settings, terrain
 from .errors import InputError
@@ -306,10 +307,13 @@ def terrain_bands(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
 @click.option("--zones-layer", help="Layer inside the zones file (GeoPackage).")
 @click.option("--classes", is_flag=True, help="Also the area and share of every class (integer rasters).")
 @click.option("--percentiles", default="10,50,90", show_default=True)
+@click.option("--area", help="Only the parts of the zones inside this polygon layer (id or file).")
+@click.option("--allow-partial", is_flag=True, help="Go on when the raster covers less than 95 % of the zones.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the table: .xlsx, .csv or .gpkg.")
 @click.option("--overwrite", is_flag=True)
 @click.pass_context
-def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, percentiles, out, overwrite):
+def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, percentiles, area, allow_partial,
+                  out, overwrite):
     """Zonal statistics of a raster per polygon (exact cell fractions at polygon edges)."""
     base._precheck_out(out, overwrite)
     try:
@@ -320,9 +324,26 @@ def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, perce
         raise base.BadInput(f"--percentiles must be between 0 and 100, got {percentiles!r}")
     cat = base._catalog(ctx)
     zones = base.read(zones_src, layer=zones_layer) if Path(zones_src).exists() else cat.load(zones_src)
+    if area is not None:
+        import geopandas as gpd
+        clip = gpd.GeoDataFrame(geometry=[raster.area_geometry(_area(ctx, area))[0]], crs=settings.METRIC_CRS)
+        zones = gpd.clip(zones.to_crs(settings.METRIC_CRS), clip)
+        # what touches the area only along an edge is no zone part: keep the polygonal pieces
+        parts = [[g for g in shapely.get_parts(geom) if shapely.get_dimensions(g) == 2] for geom in zones.geometry]
+        zones = zones.set_geometry([shapely.union_all(p) if p else None for p in parts], crs=zones.crs)
+        zones = zones[zones.geometry.notna() & (zones.area > 0)].to_crs(settings.STORAGE_CRS)
+        if len(zones) == 0:
+            raise InputError("no zone lies inside the area", area)
     grid = raster.read_raster(raster_path, band=band)
     with step("zonal statistics"):
         table = terrain.zonal(grid, zones, percentiles=qs, classes=classes)
+    vector = zones.to_crs(grid.crs).area.sum() if not grid.crs.is_geographic else 0.0
+    if vector > 0:
+        share = table["data_m2"].sum() / vector
+        if share < raster.MIN_COVERAGE and not allow_partial:
+            raise InputError(f"the raster has values for {share:.1%} of the zones' area (needs "
+                             f"{raster.MIN_COVERAGE:.0%})", raster_path, hint="pass --allow-partial to go on")
+        click.echo(f"raster values cover {share:.1%} of the zones' area")
     cols = [c for c in ("name", "area_mu", "count", "mean", "min", "max") if c in table.columns]
     _print_table(table, f"分区统计 {raster_path.name}", cols)
     click.echo("cells count by the exact share of their area inside each polygon")
@@ -333,15 +354,19 @@ def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, perce
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("layers/dem"), show_default=True,
               help="Folder for the tiles.")
 @click.option("--url", help=f"Server holding the tiles (default ${'{'}QXG_DEM_URL{'}'} or the AWS Open Data bucket).")
-@click.option("--buffer-km", type=float, default=2.0, show_default=True, help="Margin around the boundary.")
+@click.option("--buffer-km", type=float, default=2.0, show_default=True, help="Margin around the area.")
+@click.option("--area", help="Polygon layer (id or file) to cover (default: the district boundary).")
+@click.option("--allow-partial", is_flag=True, help="Exit 0 even when some tiles could not be downloaded.")
 @click.pass_context
-def terrain_fetch(ctx, out_dir, url, buffer_km):
+def terrain_fetch(ctx, out_dir, url, buffer_km, area, allow_partial):
     """Download the Copernicus GLO-30 tiles covering the district (needs internet; resumable)."""
+    import geopandas as gpd
+
     from . import demfetch
 
-    cat = base._catalog(ctx)
-    boundary = cat.load("boundary").to_crs(settings.METRIC_CRS).buffer(buffer_km * 1000).to_crs(settings.STORAGE_CRS)
-    west, south, east, north = boundary.total_bounds
+    shape, _ = raster.area_geometry(_area(ctx, area), ctx.obj["layers"])
+    cover = gpd.GeoSeries([shape.buffer(buffer_km * 1000)], crs=settings.METRIC_CRS).to_crs(settings.STORAGE_CRS)
+    west, south, east, north = cover.total_bounds
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -350,3 +375,7 @@ def terrain_fetch(ctx, out_dir, url, buffer_km):
     for line in report.lines():
         click.echo(line)
     click.echo(f"use them with: qxg terrain classes --dem {out_dir}  (or set {raster.DEM_ENV}={out_dir})")
+    if report.failed and not allow_partial:
+        raise InputError(f"{len(report.failed)} tile(s) could not be downloaded: "
+                         + "; ".join(f"{n}: {r}" for n, r in report.failed[:3]),
+                         hint="run the same command again to resume, or --allow-partial")

@@ -219,3 +219,27 @@ def test_fetch_command_against_a_local_server(capsys, tmp_path, monkeypatch):
     assert 104.7 < west < 104.9 and 105.9 < east < 106.1 and 26.9 < south < 27.1 and 27.7 < north < 27.9
     assert "qxg terrain classes --dem" in out
     assert demfetch.tiles_for_bounds(*seen["bounds"])[0][2] == "Copernicus_DSM_COG_10_N27_00_E104_00_DEM"
+
+
+def test_zonal_area_and_partial_cover(capsys, tmp_path, dem):
+    code, out, err = run(capsys, "terrain", "slope", "--dem", dem, "--out", tmp_path / "s.tif")
+    assert code == 0, err
+    # a raster of a corner of the district covers too little of the townships
+    with rasterio.open(tmp_path / "s.tif") as ds:
+        corner = ds.read(1)[:100, :100]
+        write_tif(tmp_path / "corner.tif", corner, ds.transform, nodata=-9999)
+    code, out, err = run(capsys, "terrain", "zonal", "--raster", tmp_path / "corner.tif", "--zones", "township_areas")
+    assert code == 2 and "corner.tif" in err and "--allow-partial" in err
+    code, out, err = run(capsys, "terrain", "zonal", "--raster", tmp_path / "corner.tif", "--zones", "township_areas",
+                         "--allow-partial", "--out", tmp_path / "z.csv")
+    assert code == 0, err
+    # --area keeps only the parts of the zones inside it
+    area = tmp_path / "area.geojson"
+    towns = gpd.read_file(settings.BUNDLED_LAYERS / "township_areas.geojson")
+    towns[towns["name"] == "朱昌镇"].to_file(area)
+    code, out, err = run(capsys, "terrain", "zonal", "--raster", tmp_path / "s.tif", "--zones", "township_areas",
+                         "--area", area, "--out", tmp_path / "zz.csv")
+    assert code == 0, err
+    z = pd.read_csv(tmp_path / "zz.csv")
+    inside = z.loc[z["name"] == "朱昌镇", "area_mu"].iloc[0]
+    assert inside == pytest.approx(z["area_mu"].sum(), rel=1e-3)       # neighbours keep only slivers
