@@ -474,6 +474,8 @@ def write_raster(grid: Grid | np.ndarray, path, *, transform: Affine | None = No
     if nodata is None:
         nodata = 0 if dtype == "uint8" else -9999.0
     out = np.where(np.isnan(arr), nodata, arr) if np.issubdtype(arr.dtype, np.floating) else arr
+    if np.issubdtype(np.dtype(dtype), np.integer) and np.issubdtype(out.dtype, np.floating):
+        out = np.rint(out)                 # round, as GDAL does, rather than truncate
     out = out.astype(dtype)
     rows, cols = out.shape
     profile = dict(driver="COG", width=cols, height=rows, count=1, dtype=dtype, crs=crs,

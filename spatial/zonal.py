@@ -31,7 +31,15 @@ def _grid_params(transform, shape):
     return x0, y0, a, -e, rows, cols
 
 
-def coverage_fractions(geoms, transform, shape, max_cells: int = 20_000_000):
+def coverage_fractions(geoms, transform, shape, max_cells: int = 4_000_000):
+    """All of :func:`iter_coverage` at once (see there)."""
+    parts = list(iter_coverage(geoms, transform, shape, max_cells))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return tuple(np.concatenate(a) for a in zip(*parts))
+
+
+def iter_coverage(geoms, transform, shape, max_cells: int = 4_000_000):
     """Cells covered by each polygon and the covered share of each cell.
 
     Parameters
@@ -40,12 +48,13 @@ def coverage_fractions(geoms, transform, shape, max_cells: int = 20_000_000):
         In the raster's coordinate system; other geometry types and empties cover nothing.
     transform, shape : the raster's affine transform (north-up) and (rows, cols).
 
-    Returns
-    -------
-    zone, cell, frac : ndarrays
-        For every (polygon, cell) pair with a positive share: the polygon's position in
-        ``geoms``, the flat cell index ``row * cols + col`` and the share in (0, 1].
-        Sorted by polygon, then cell.
+    Yields
+    ------
+    zone, cell, frac : ndarrays, one triple per batch of polygons (no polygon is split
+        between batches; a batch's windows hold about ``max_cells`` cells)
+        For every (polygon, cell) pair with a share above 1e-9 (below that it is rounding,
+        not cover): the polygon's position in ``geoms``, the flat cell index
+        ``row * cols + col`` and the share in (0, 1]. Sorted by polygon, then cell.
     """
     x0, y0, dx, dy, rows, cols = _grid_params(transform, shape)
     geoms = np.asarray(geoms, dtype=object)
@@ -69,7 +78,6 @@ def coverage_fractions(geoms, transform, shape, max_cells: int = 20_000_000):
     width, height = np.maximum(width, 1), np.maximum(height, 1)
     sizes = np.where(ok, width * height, 0)
 
-    out_z, out_c, out_f = [], [], []
     idx = np.flatnonzero(ok)
     start = 0
     while start < len(idx):
@@ -81,11 +89,8 @@ def coverage_fractions(geoms, transform, shape, max_cells: int = 20_000_000):
         batch = idx[start:stop]
         z, c, f = _batch(clipped[batch], batch, c0[batch], r0[batch], width[batch], height[batch],
                          x0, y0, dx, dy, cols)
-        out_z.append(z), out_c.append(c), out_f.append(f)
+        yield z, c, f
         start = stop
-    if not out_z:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return np.concatenate(out_z), np.concatenate(out_c), np.concatenate(out_f)
 
 
 def _batch(geoms, zone_ids, c0, r0, width, height, x0, y0, dx, dy, cols):
@@ -205,30 +210,43 @@ def zonal_stats(values: np.ndarray, transform, zones, *, percentiles=DEFAULT_PER
     geoms = np.asarray(getattr(zones, "values", zones), dtype=object)
     n = len(geoms)
     cell_area = float(cell_area or abs(transform.a * transform.e))
-    zone, cell, frac = coverage_fractions(geoms, transform, values.shape)
-    vals = values.ravel()[cell].astype(np.float64)
-    valid = ~np.isnan(vals)
-    area = np.bincount(zone, weights=frac, minlength=n) * cell_area
-    zv, fv, vv = zone[valid], frac[valid], vals[valid]
-    count = np.bincount(zv, weights=fv, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(zv, weights=fv * vv, minlength=n) / count
+    flat_values = values.ravel()
+    area, count, wsum = np.zeros(n), np.zeros(n), np.zeros(n)
     vmin, vmax = np.full(n, np.nan), np.full(n, np.nan)
-    if len(vv):
-        np.fmin.at(vmin, zv, vv)
-        np.fmax.at(vmax, zv, vv)
-    df = pd.DataFrame({"area_m2": area, "data_m2": count * cell_area, "count": count,
-                       "mean": np.where(count > 0, mean, np.nan), "min": vmin, "max": vmax})
+    pcts = {q: np.full(n, np.nan) for q in percentiles}
+    class_m2: dict[int, np.ndarray] = {}
+    # batches hold whole polygons, so each batch's results are final for its polygons
+    for zone, cell, frac in iter_coverage(geoms, transform, values.shape):
+        vals = flat_values[cell].astype(np.float64)
+        valid = ~np.isnan(vals)
+        area += np.bincount(zone, weights=frac, minlength=n)
+        zv, fv, vv = zone[valid], frac[valid], vals[valid]
+        if not len(vv):
+            continue
+        count += np.bincount(zv, weights=fv, minlength=n)
+        wsum += np.bincount(zv, weights=fv * vv, minlength=n)
+        starts = np.flatnonzero(np.r_[True, zv[1:] != zv[:-1]])
+        vmin[zv[starts]] = np.minimum.reduceat(vv, starts)
+        vmax[zv[starts]] = np.maximum.reduceat(vv, starts)
+        for q in percentiles:
+            got = _weighted_percentile(zv, vv, fv, n, q)
+            pcts[q] = np.where(np.isnan(got), pcts[q], got)
+        if classes:
+            keys = vv.astype(np.int64)
+            for k in np.unique(keys):
+                sel = keys == k
+                class_m2.setdefault(int(k), np.zeros(n))
+                class_m2[int(k)] += np.bincount(zv[sel], weights=fv[sel], minlength=n) * cell_area
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, wsum / count, np.nan)
+    df = pd.DataFrame({"area_m2": area * cell_area, "data_m2": count * cell_area, "count": count,
+                       "mean": mean, "min": vmin, "max": vmax})
     for q in percentiles:
-        df[f"p{q:g}"] = _weighted_percentile(zv, vv, fv, n, q)
-    if classes and len(vv):
-        keys = vv.astype(np.int64)
-        for k in np.unique(keys):
-            sel = keys == k
-            m2 = np.bincount(zv[sel], weights=fv[sel], minlength=n) * cell_area
-            df[f"m2_{k}"] = m2
-            with np.errstate(invalid="ignore", divide="ignore"):
-                df[f"share_{k}"] = np.where(count > 0, m2 / (count * cell_area), np.nan)
+        df[f"p{q:g}"] = pcts[q]
+    for k in sorted(class_m2):
+        df[f"m2_{k}"] = class_m2[k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df[f"share_{k}"] = np.where(count > 0, class_m2[k] / (count * cell_area), np.nan)
     if labels is not None:
         df.index = pd.Index(list(labels))
     return df

@@ -125,6 +125,11 @@ def test_slope_aspect_hillshade_equal_gdaldem(tmp_path):
     assert d_aspect.max() <= 0.01
     d_shade = np.abs(np.rint(ours["hillshade"].data) - refs["hillshade"])[inside]
     assert d_shade.max() <= 1.0
+    # the byte GeoTIFF we write rounds as gdaldem does
+    raster.write_raster(ours["hillshade"], tmp_path / "hs.tif", dtype="uint8", nodata=0, clip=False)
+    with rasterio.open(tmp_path / "hs.tif") as ds:
+        written = ds.read(1).astype(float)
+    assert (written[inside] == refs["hillshade"][inside]).mean() > 0.99
 
 
 # --------------------------------------------------------------------------- DEM input
