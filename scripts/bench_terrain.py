@@ -134,7 +134,7 @@ def run_ours(src: Path, out: Path, cog: bool = False) -> dict[str, Path]:
         if cog:
             raster.write_raster(g, path, dtype=dtype, nodata=nodata, clip=False)
         else:
-            arr = np.where(np.isnan(g.data), 0, g.data).astype("uint8") if byte else g.data
+            arr = np.rint(np.where(np.isnan(g.data), 0, g.data)).astype("uint8") if byte else g.data
             write_gtiff(path, arr, g.transform, g.crs, dtype, nodata)
         paths[name] = path
     return paths
