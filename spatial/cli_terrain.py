@@ -203,6 +203,7 @@ def terrain_rules(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
     cat, towns = _townships(ctx)
     if cropland is None:
         crop_src, crop_ids = cat.load("basic_farmland"), ["basic_farmland"]
+        click.echo("no --cropland given: the basic_farmland layer (永久基本农田) stands in for cropland")
     elif Path(cropland).exists():
         crop_src, crop_ids = base.read(cropland, layer=cropland_layer), []
     else:

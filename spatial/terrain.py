@@ -218,7 +218,8 @@ def cropland_layer(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, str]:
         if len(crop) == 0:
             raise InputError(f"no parcel has {field} 0101/0102/0103 (cropland)", source)
         return crop, f"cropland: {len(crop)} of {len(polys)} parcels with {field} in 0101 水田, 0102 水浇地, 0103 旱地"
-    return polys, f"cropland: all {len(polys)} polygons of the layer (no DLBM field)"
+    n = len(polys)
+    return polys, f"cropland: all {n} polygon{'s' if n != 1 else ''} of the layer (no DLBM field)"
 
 
 def cropland_rules(slope_grid: Grid, cropland: gpd.GeoDataFrame, townships: gpd.GeoDataFrame,
