@@ -26,6 +26,7 @@ import numpy as np
 import rasterio
 import rasterio.io
 import rasterio.shutil
+import rasterio.coords
 import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
@@ -41,6 +42,8 @@ from .export import atomic_path
 
 DEM_ENV = "QXG_DEM"
 RASTER_SUFFIXES = (".tif", ".tiff", ".hgt", ".zip", ".img", ".vrt", ".asc", ".bil")
+#: Largest grid read_dem builds (cells): a 10 m grid of the district has about 90 million.
+MAX_CELLS = 150_000_000
 #: Share of the area a DEM must cover before an analysis goes on without --allow-partial.
 MIN_COVERAGE = 0.95
 #: Elevations outside this range (metres) cannot be terrain of the district or of China.
@@ -333,68 +336,129 @@ def read_dem(dem=None, *, area=None, layers=None, resolution: float | None = Non
         float32 elevations in metres, NaN for no data; ``inside`` marks the area's cells.
     """
     target = CRS.from_user_input(crs)
+    if target.is_geographic:
+        raise InputError(f"the DEM grid must be metric (e.g. EPSG:4544), not {settings.crs_label(target)}")
     paths = dem_paths(dem, layers)
     shape, label = area_geometry(area, layers)
     sources = [_inspect(p, target) for p in paths]
     _check_touching(sources)
+    if resolution is not None:
+        if not (isinstance(resolution, (int, float)) and math.isfinite(resolution) and resolution > 0):
+            raise InputError(f"resolution must be a positive number of metres, got {resolution!r}")
     res = float(resolution) if resolution else _round_res(min(s.res_m for s in sources))
-    if res <= 0:
-        raise InputError(f"resolution must be positive, got {res}")
     minx, miny, maxx, maxy = shape.bounds
     pad = 2 * res
     x0, y1 = math.floor((minx - pad) / res) * res, math.ceil((maxy + pad) / res) * res
     x1, y0 = math.ceil((maxx + pad) / res) * res, math.floor((miny - pad) / res) * res
     cols, rows = int(round((x1 - x0) / res)), int(round((y1 - y0) / res))
-    if rows * cols > 400_000_000:
-        raise InputError(f"a {res:g} m grid over {label} would have {rows * cols:,} cells",
+    if rows * cols > MAX_CELLS:
+        raise InputError(f"a {res:g} m grid over {label} would have {rows * cols:,} cells (limit {MAX_CELLS:,})",
                          hint="pass a coarser --resolution or a smaller --area")
     transform = Affine(res, 0.0, x0, 0.0, -res, y1)
-    inside = features.geometry_mask([shape], out_shape=(rows, cols), transform=transform, invert=True)
+    # cells the area touches: zonal sums at its edge then find values under every part of it
+    inside = features.geometry_mask([shape], out_shape=(rows, cols), transform=transform, invert=True,
+                                    all_touched=True)
     data = np.full((rows, cols), np.nan, dtype=np.float32)
-    footprints = []
+    box = shapely.box(x0, y0, x1, y1)
+    groups: dict[str, list] = {}
     for src in sources:
-        part = np.full((rows, cols), np.nan, dtype=np.float32)
-        try:
-            with rasterio.open(src.gdal) as ds:
-                reproject(source=rasterio.band(ds, 1), destination=part, src_nodata=src.nodata,
-                          dst_nodata=np.nan, dst_transform=transform, dst_crs=target,
-                          resampling=Resampling.bilinear, num_threads=2, tolerance=WARP_TOLERANCE)
-        except (RasterioIOError, CPLE_BaseError) as exc:
-            text = str(exc).split("\n")[0]
-            raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", src.path) from exc
+        groups.setdefault(src.crs.to_wkt(), []).append(src)
+    for members in groups.values():          # tiles of one CRS: mosaicked first, warped once
+        part = _warp_group(members, box, target, transform, (rows, cols))
         take = np.isnan(data) & ~np.isnan(part)
         data[take] = part[take]
-        footprints.append(src.footprint)
+    footprints = [s.footprint for s in sources]
     covered = features.geometry_mask(footprints, out_shape=(rows, cols), transform=transform, invert=True)
     n_inside = int(inside.sum())
     if n_inside == 0:
         raise InputError(f"{label} is smaller than one {res:g} m cell")
-    coverage = float((inside & covered).sum()) / n_inside
     files = ", ".join(p.name for p in paths[:4]) + (" …" if len(paths) > 4 else "")
-    if coverage < MIN_COVERAGE and not allow_partial:
-        raise InputError(f"the DEM covers {coverage:.1%} of {label} (needs {MIN_COVERAGE:.0%})", files,
-                         hint="add the missing tiles, or pass --allow-partial to go on with what is there")
     void = inside & covered & np.isnan(data)
     void_share = float(void.sum()) / max(1, int((inside & covered).sum()))
-    notes = [f"DEM: {len(paths)} file(s) ({files}); warped to {settings.crs_label(target)} at {res:g} m, bilinear",
-             f"DEM covers {coverage:.1%} of {label}"]
-    if void.any():
-        if fill_voids:
-            from rasterio.fill import fillnodata
-            filled = fillnodata(np.nan_to_num(data, nan=0.0), mask=(~np.isnan(data)).astype("uint8"),
-                                max_search_distance=max(100.0, 3000.0 / res))
-            data = np.where(void, filled, data).astype(np.float32)
-            still = inside & covered & np.isnan(data)
-            notes.append(f"voids: {void_share:.2%} of the covered area, filled by interpolation"
-                         + (f" ({still.mean():.2%} left: too far from data)" if still.any() else ""))
-        else:
-            notes.append(f"voids: {void_share:.2%} of the covered area have no elevation "
-                         "(left empty; --fill-voids interpolates them)")
+    tiles_cover = float((inside & covered).sum()) / n_inside
+    notes = [f"DEM: {len(paths)} file(s) ({files}); warped to {settings.crs_label(target)} at {res:g} m, bilinear"]
+    if void.any() and fill_voids:
+        from rasterio.fill import fillnodata
+        hole = -1.0e30                                  # never a value: marks cells left unfilled
+        filled = fillnodata(np.nan_to_num(data, nan=hole), mask=(~np.isnan(data)).astype("uint8"),
+                            max_search_distance=max(100.0, 3000.0 / res))
+        filled = np.where(filled <= hole / 2, np.nan, filled)
+        data = np.where(void, filled, data).astype(np.float32)
+        still = void & np.isnan(data)
+        notes.append(f"voids: {void_share:.2%} of the covered area, filled by interpolation up to 3 km from data"
+                     + (f"; {still.sum() / void.sum():.1%} of them are farther and stay empty" if still.any() else ""))
+    elif void.any():
+        notes.append(f"voids: {void_share:.2%} of the covered area have no elevation "
+                     "(left empty; --fill-voids interpolates them)")
+    coverage = float((inside & ~np.isnan(data)).sum()) / n_inside
+    notes.append(f"DEM has elevations for {coverage:.1%} of {label}"
+                 + (f" (its tiles cover {tiles_cover:.1%})" if tiles_cover - coverage > 0.0005 else ""))
+    if coverage < MIN_COVERAGE and not allow_partial:
+        raise InputError(f"the DEM has elevations for {coverage:.1%} of {label} (needs {MIN_COVERAGE:.0%}; "
+                         f"tiles cover {tiles_cover:.1%}, voids {void_share:.1%} of that)", files,
+                         hint="add the missing tiles, --fill-voids, or pass --allow-partial to go on with what is there")
     grid = Grid(data=data, transform=transform, crs=target, inside=inside,
                 sources=[str(p) for p in paths], notes=notes, coverage=coverage, void_share=void_share)
     if check_values:
         check_elevations(grid, files)
     return grid
+
+
+def _warp_group(members: list, box_target, target: CRS, transform: Affine, shape) -> np.ndarray:
+    """The tiles of one CRS mosaicked within the target box (plus a margin), then warped once.
+
+    Reading through :func:`rasterio.merge.merge` only the part of each file the box needs keeps
+    memory bounded by the area and raises on a corrupt block (a warp would leave it empty).
+    """
+    from rasterio.merge import merge
+
+    crs = members[0].crs
+    back = shapely.transform(shapely.segmentize(box_target, box_target.length / 256),
+                             _transformer(target, crs), interleaved=False)
+    with rasterio.open(members[0].gdal) as ds0:
+        margin = 3 * max(abs(ds0.res[0]), abs(ds0.res[1]))
+    bminx, bminy, bmaxx, bmaxy = back.bounds
+    bounds = (bminx - margin, bminy - margin, bmaxx + margin, bmaxy + margin)
+    part = np.full(shape, np.nan, dtype=np.float32)
+    datasets = []
+    try:
+        for m in members:
+            datasets.append(rasterio.open(m.gdal))
+        useful = [d for d in datasets if not rasterio.coords.disjoint_bounds(d.bounds, bounds)]
+        if not useful:
+            return part
+        left = max(bounds[0], min(d.bounds.left for d in useful))
+        bottom = max(bounds[1], min(d.bounds.bottom for d in useful))
+        right = min(bounds[2], max(d.bounds.right for d in useful))
+        top = min(bounds[3], max(d.bounds.top for d in useful))
+        # snap to the first tile's pixel grid, so merge copies pixels rather than resampling them
+        g = useful[0].transform
+        rx, ry = abs(g.a), abs(g.e)
+        left = g.c + math.floor((left - g.c) / rx) * rx
+        right = g.c + math.ceil((right - g.c) / rx) * rx
+        top = g.f - math.floor((g.f - top) / ry) * ry
+        bottom = g.f - math.ceil((g.f - bottom) / ry) * ry
+        nodata = members[0].nodata
+        with rasterio.Env(CPL_LOG="OFF"):
+            arr, tr = merge(useful, bounds=(left, bottom, right, top), nodata=nodata if nodata is not None else np.nan,
+                            dtype="float32", resampling=Resampling.nearest)
+        band = arr[0]
+        if nodata is not None:
+            band = np.where(band == np.float32(nodata), np.nan, band)
+        for m in members[1:]:                          # tiles may declare different nodata values
+            if m.nodata is not None and m.nodata != nodata:
+                band = np.where(band == np.float32(m.nodata), np.nan, band)
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        text = str(exc).split("\n")[0]
+        names = ", ".join(m.path.name for m in members)
+        raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", names) from exc
+    finally:
+        for d in datasets:
+            d.close()
+    reproject(band.astype(np.float32), part, src_transform=tr, src_crs=crs, src_nodata=np.nan,
+              dst_nodata=np.nan, dst_transform=transform, dst_crs=target,
+              resampling=Resampling.bilinear, num_threads=2, tolerance=WARP_TOLERANCE)
+    return part
 
 
 def _round_res(res_m: float) -> float:

@@ -268,7 +268,7 @@ def test_bad_dems_are_refused_with_one_line(tmp_path):
 def test_partial_cover_needs_allow_partial_and_disjoint_tiles_are_refused(tmp_path):
     path = plane_tif(tmp_path / "p.tif", 10, n=60)
     big = area_box(n=120)                                  # the DEM covers a quarter of it
-    with pytest.raises(InputError, match=r"covers 2\d\.\d% of"):
+    with pytest.raises(InputError, match=r"elevations for 2\d\.\d% of"):
         raster.read_dem(path, area=big)
     grid = raster.read_dem(path, area=big, allow_partial=True)
     assert 0.2 < grid.coverage < 0.3
@@ -375,3 +375,41 @@ def test_grade_polygons_are_valid_and_deterministic(tmp_path):
     assert a.is_valid.all() and len(a) >= 3
     assert a.geometry.to_wkb().tolist() == b.geometry.to_wkb().tolist()
     assert a.crs.to_epsg() == 4490
+
+
+def test_tiles_that_abut_without_overlap_have_no_seam(tmp_path):
+    # county map sheets meet edge to edge: the mosaic is built before the warp
+    src = plane_tif(tmp_path / "whole.tif", 12, facing_deg=200)
+    single = read(src)
+    _split(src, tmp_path / "tiles", overlap=0)
+    mosaic = read(tmp_path / "tiles")
+    np.testing.assert_array_equal(mosaic.data, single.data)
+
+
+def test_large_voids_stay_empty_after_filling_and_count_against_coverage(tmp_path):
+    transform, x, y = metric_grid(400, 30.0)
+    z = (1500 + 0.05 * (x - X0)).astype(np.float32)
+    z[50:350, 50:350] = -9999                             # a 9 km void: too far to interpolate
+    path = write_tif(tmp_path / "void.tif", z, transform, nodata=-9999)
+    area = area_box(n=400, res=30.0)
+    with pytest.raises(InputError, match=r"elevations for 4\d\.\d%.*voids") as info:
+        raster.read_dem(path, area=area)
+    assert "void.tif" in str(info.value)
+    grid = raster.read_dem(path, area=area, fill_voids=True, allow_partial=True)
+    vals = grid.data[grid.inside]
+    assert np.nanmin(vals) > 1400                         # no placeholder zeros
+    assert np.isnan(vals).sum() >= 0.05 * vals.size             # the middle, over 3 km from data
+    assert any("stay empty" in n for n in grid.notes)
+
+
+def test_a_corrupt_block_in_the_middle_is_an_error(tmp_path):
+    transform, x, y = metric_grid(600, 10.0)
+    path = write_tif(tmp_path / "c.tif", 1500 + 0.1 * (x - X0), transform, tiled=True, blockxsize=64,
+                     blockysize=64, compress="deflate")
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 2000] = b"\x00" * 2000
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt or truncated") as info:
+        raster.read_dem(path, area=area_box(n=600, res=10.0))
+    assert "c.tif" in str(info.value)

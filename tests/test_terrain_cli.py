@@ -114,7 +114,7 @@ def test_demo_style_dem_folder_in_the_layers(capsys, tmp_path, dem, monkeypatch)
     (tmp_path / "county" / "dem" / "tile.tif").write_bytes(dem.read_bytes())
     code, out, err = run(capsys, "--layers", tmp_path / "county", "terrain", "info")
     assert code == 0, err
-    assert "covers 100.0%" in out
+    assert "elevations for 100.0%" in out
     monkeypatch.setenv(raster.DEM_ENV, str(dem))
     code, out, err = run(capsys, "terrain", "info")
     assert code == 0 and "合成 DEM.tif" in out
@@ -127,7 +127,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(capsys, tmp_path):
         "small": write_tif(tmp_path / "small.tif", 1500 + 0.1 * (x - X0), transform),
         "rgb": write_tif(tmp_path / "rgb.tif", np.stack([x % 255] * 3), transform, dtype="uint8"),
     }
-    messages = {"no_crs": "no coordinate system", "small": r"covers 0\.\d% of the district boundary",
+    messages = {"no_crs": "no coordinate system", "small": r"elevations for 0\.\d% of the district boundary",
                 "rgb": "3 bands"}
     for name, path in cases.items():
         out = tmp_path / f"{name}_out.xlsx"
