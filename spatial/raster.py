@@ -48,6 +48,9 @@ MAX_CELLS = 150_000_000
 MIN_COVERAGE = 0.95
 #: Elevations outside this range (metres) cannot be terrain of the district or of China.
 ELEVATION_RANGE = (-500.0, 9000.0)
+#: Elevations outside this band (metres) are warned about when the area is the district: a
+#: deliberately loose band for a karst district of the Guizhou plateau, not a measured range.
+DISTRICT_RANGE = (300.0, 3000.0)
 SRTM_VOID = -32768
 #: Largest error of GDAL's approximate coordinate transformer, in source pixels (GDAL's default
 #: 0.125 shifts samples enough to bend the slope of a geographic DEM by ~0.1°).
@@ -160,6 +163,8 @@ def _is_raster_name(path: Path) -> bool:
     name = path.name.lower()
     if name.endswith((".part", ".aux.xml", ".ovr")):
         return False
+    if name.endswith(("_num.tif", "_wbd.tif")):        # ASTER GDEM's scene counts and water bodies
+        return False
     if name.endswith(".zip"):
         return name.endswith(".hgt.zip") or _zip_raster_member(path) is not None
     return path.suffix.lower() in RASTER_SUFFIXES
@@ -254,6 +259,17 @@ def _inspect(path: Path, target: CRS) -> _Source:
                              "not elevations", path)
         crs = CRS.from_user_input(ds.crs)
         _check_readable(ds, path)
+        unit = (ds.units[0] or "").strip().lower() if ds.units else ""
+        if unit in ("ft", "foot", "feet", "us-ft", "us survey foot", "cm", "centimetre", "centimeter"):
+            raise InputError(f"elevations are in {unit}; the toolkit needs metres", path,
+                             hint="convert it, e.g. gdal_calc.py -A in.tif --calc=A*0.3048 for feet")
+        if np.issubdtype(np.dtype(ds.dtypes[0]), np.integer) and ds.dtypes[0] != "int16":
+            sample = ds.read(1, masked=True, out_shape=(min(ds.height, 400), min(ds.width, 400)),
+                             resampling=Resampling.nearest)
+            distinct = np.unique(sample.compressed())
+            if 0 < distinct.size <= 16:
+                raise InputError(f"only {distinct.size} distinct values ({', '.join(map(str, distinct[:8]))}"
+                                 f"{' …' if distinct.size > 8 else ''}): a categorical raster, not elevations", path)
         left, bottom, right, top = ds.bounds
         lat = (bottom + top) / 2 if crs.is_geographic else 27.4
         mx, my = _metres_per_unit(crs, lat)
@@ -297,8 +313,14 @@ def area_geometry(area=None, layers=None) -> tuple[shapely.Geometry, str]:
         label = str(area)
     elif isinstance(area, (gpd.GeoDataFrame, gpd.GeoSeries)):
         gdf = area
-        label = "the given area"
+        label = f"the area {area.attrs['source']}" if area.attrs.get("source") else "the given area"
     else:
+        if not isinstance(area, shapely.Geometry):
+            raise InputError(f"area must be a polygon layer, a file or a shapely geometry, got {type(area).__name__}")
+        b = area.bounds
+        if not (-180 <= b[0] <= 180 and -180 <= b[2] <= 180 and -90 <= b[1] <= 90 and -90 <= b[3] <= 90):
+            raise InputError("a bare geometry is taken as EPSG:4490 lon/lat, but its coordinates are not degrees",
+                             hint="pass a GeoSeries/GeoDataFrame with its CRS, e.g. gpd.GeoSeries([geom], crs=4544)")
         gdf = gpd.GeoSeries([area], crs=settings.STORAGE_CRS)
         label = "the given area"
     geoms = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf
@@ -381,7 +403,7 @@ def read_dem(dem=None, *, area=None, layers=None, resolution: float | None = Non
         from rasterio.fill import fillnodata
         hole = -1.0e30                                  # never a value: marks cells left unfilled
         filled = fillnodata(np.nan_to_num(data, nan=hole), mask=(~np.isnan(data)).astype("uint8"),
-                            max_search_distance=max(100.0, 3000.0 / res))
+                            max_search_distance=max(3.0, 3000.0 / res))
         filled = np.where(filled <= hole / 2, np.nan, filled)
         data = np.where(void, filled, data).astype(np.float32)
         still = void & np.isnan(data)
@@ -400,7 +422,7 @@ def read_dem(dem=None, *, area=None, layers=None, resolution: float | None = Non
     grid = Grid(data=data, transform=transform, crs=target, inside=inside,
                 sources=[str(p) for p in paths], notes=notes, coverage=coverage, void_share=void_share)
     if check_values:
-        check_elevations(grid, files)
+        check_elevations(grid, files, district=area is None)
     return grid
 
 
@@ -481,7 +503,7 @@ def _check_touching(sources: list[_Source]) -> None:
                          hint="give tiles that form one block, or each block separately with --area")
 
 
-def check_elevations(grid: Grid, file: str) -> None:
+def check_elevations(grid: Grid, file: str, district: bool = False) -> None:
     """Refuse values that cannot be metres of elevation here (all zero, > 9000 m, < −500 m)."""
     vals = grid.data[grid.inside]
     vals = vals[~np.isnan(vals)]
@@ -490,11 +512,16 @@ def check_elevations(grid: Grid, file: str) -> None:
     lo, hi = float(vals.min()), float(vals.max())
     if lo == hi == 0.0:
         raise InputError("every elevation is 0: not a DEM of this area (a mask or an empty raster?)", file)
+    if lo <= -32767:
+        raise InputError(f"values down to {lo:g}: an undeclared void value", file,
+                         hint="set the file's nodata, e.g. gdal_edit.py -a_nodata -32768 FILE")
     if hi > ELEVATION_RANGE[1] or lo < ELEVATION_RANGE[0]:
         raise InputError(f"values from {lo:g} to {hi:g} cannot be metres of elevation here "
                          f"(expected {ELEVATION_RANGE[0]:g} to {ELEVATION_RANGE[1]:g}; feet or centimetres?)", file)
-    if vals.size > 1000 and np.unique(vals[:: max(1, vals.size // 100_000)]).size <= 8:
-        raise InputError(f"only {np.unique(vals).size} distinct values: a categorical raster, not elevations", file)
+    if district and (lo < DISTRICT_RANGE[0] or hi > DISTRICT_RANGE[1]):
+        grid.notes.append(f"warning: elevations {lo:.0f}–{hi:.0f} m lie outside {DISTRICT_RANGE[0]:g}–"
+                          f"{DISTRICT_RANGE[1]:g} m, unusual for the district: check the units and the file")
+
 
 
 # --------------------------------------------------------------------------- generic rasters

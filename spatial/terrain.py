@@ -56,6 +56,10 @@ def _window(z: np.ndarray):
 
 def gradient(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Horn's gradient (dz/dx east, dz/dy north), unitless, NaN on edges and next to no data."""
+    if grid.crs is not None and grid.crs.is_geographic:
+        raise InputError("slopes need a metric grid, but this one is in degrees",
+                         grid.sources[0] if grid.sources else None,
+                         hint="read it with spatial.raster.read_dem, which warps it to EPSG:4544")
     z = grid.data.astype(np.float64)
     xres, yres = grid.res
     a, b, c, d, f, g, h, i = _window(z)

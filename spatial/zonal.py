@@ -182,6 +182,8 @@ def _weighted_percentile(zone, values, weights, n_zones, q):
     target = before + totals * q / 100.0
     pos = np.searchsorted(cw, target - 1e-12 * np.maximum(1.0, np.abs(target)), side="left")
     has = totals > 0
+    last = np.searchsorted(z, np.arange(n_zones), side="right") - 1
+    pos = np.clip(pos, first, np.maximum(last, first))       # never outside the zone's own values
     pos = np.minimum(pos, len(v) - 1)
     out[has] = v[pos[has]]
     return out

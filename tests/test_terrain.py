@@ -413,3 +413,31 @@ def test_a_corrupt_block_in_the_middle_is_an_error(tmp_path):
     with pytest.raises(InputError, match="corrupt or truncated") as info:
         raster.read_dem(path, area=area_box(n=600, res=10.0))
     assert "c.tif" in str(info.value)
+
+
+def test_units_aster_num_files_bare_geometries_and_geographic_grids(tmp_path):
+    transform, x, y = metric_grid(60, 10.0)
+    z = 1500 + 0.1 * (x - X0)
+    feet = write_tif(tmp_path / "feet.tif", z * 3.28084, transform)
+    with rasterio.open(feet, "r+") as ds:
+        ds.units = ["ft"]
+    with pytest.raises(InputError, match="elevations are in ft"):
+        raster.read_dem(feet, area=area_box(n=60))
+    folder = tmp_path / "aster"
+    folder.mkdir()
+    write_tif(folder / "ASTGTMV003_N27E105_dem.tif", z, transform)
+    write_tif(folder / "ASTGTMV003_N27E105_num.tif", np.full_like(z, 5), transform, dtype="int16")
+    assert [p.name for p in raster.dem_paths(folder)] == ["ASTGTMV003_N27E105_dem.tif"]
+    with pytest.raises(InputError, match="not degrees"):
+        raster.read_dem(folder, area=shapely.box(X0, Y0 - 600, X0 + 600, Y0))
+    geo = raster.read_raster(geographic_plane_tif(tmp_path / "geo.tif", 10))
+    with pytest.raises(InputError, match="metric grid"):
+        terrain.slope(geo)
+
+
+def test_percentile_0_and_100_are_the_zone_min_and_max():
+    from spatial.zonal import zonal_stats
+    t = rasterio.Affine(1, 0, 0, 0, -1, 4)
+    zones = [shapely.box(0, 0, 1, 1), shapely.box(-1, -1, 5, 5), shapely.box(1, 1, 3, 3)]
+    st = zonal_stats(np.arange(16.0).reshape(4, 4), t, zones, percentiles=(0, 100))
+    assert list(st["p0"]) == list(st["min"]) and list(st["p100"]) == list(st["max"])
