@@ -269,7 +269,8 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
                 cat = cat or _catalog(ctx)
                 entry = cat.get(path) if path in cat.ids() else None
                 if entry is not None and entry.exists:          # a catalog id: check that layer
-                    results.append(_validate_one(entry.id, lambda e=entry: cat.load(e.id)))
+                    results.append(_validate_raster(entry) if entry.is_raster
+                                   else _validate_one(entry.id, lambda e=entry: cat.load(e.id)))
                     continue
             results.append(_validate_one(path, lambda p=path: read(
                 p, layer=layer, coords=coords, crs=crs, encoding=encoding, swap_xy=swap_xy)))
@@ -589,8 +590,12 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
 @click.option("--dem", "dem", multiple=True, type=click.Path(path_type=Path),
               help="DEM file or folder: draws the terrain map and a hillshade under the others "
                    "(default: $QXG_DEM or the layers' dem, when present).")
+@click.option("--allow-partial", is_flag=True, help="Use a DEM that covers less than 95 % of the district.")
+@click.option("--fill-voids", is_flag=True, help="Interpolate voids in the DEM.")
+@click.option("--resolution", type=float, help="DEM cell size in metres (default: the DEM's own).")
+@click.option("--cropland", help="Cropland layer or file for the terrain map's >25° cropland (default: basic_farmland).")
 @click.pass_context
-def map_cmd(ctx, themes, out, basemap, tianditu_key, dem):
+def map_cmd(ctx, themes, out, basemap, tianditu_key, dem, allow_partial, fill_voids, resolution, cropland):
     """Write interactive maps: overview, access, coverage, agriculture, sanqu (三区三线), terrain, and index.html.
 
     With no THEME all themes are drawn whose layers exist. Maps open offline from file://.
@@ -599,18 +604,24 @@ def map_cmd(ctx, themes, out, basemap, tianditu_key, dem):
     grid = None
     wants_terrain = not themes or "terrain" in themes
     if dem or (wants_terrain and raster.has_dem(ctx.obj["layers"])):
-        grid = raster.read_dem(list(dem) or None, layers=ctx.obj["layers"])
+        grid = raster.read_dem(list(dem) or None, layers=ctx.obj["layers"], allow_partial=allow_partial,
+                               fill_voids=fill_voids, resolution=resolution)
         for line in grid.notes:
             click.echo(line)
+    crop = None
+    if cropland:
+        crop = read(cropland) if Path(cropland).exists() else _catalog(ctx).load(cropland)
     try:
         written, skipped = maps.write_maps(themes or None, out, layers=ctx.obj["layers"],
-                                           basemap=basemap, tianditu_key=tianditu_key, dem=grid)
+                                           basemap=basemap, tianditu_key=tianditu_key, dem=grid, cropland=crop)
     except InputError as exc:
         raise BadInput(exc.line) from exc
     for path in written:
         click.echo(f"wrote {path}")
     for theme, reason in skipped.items():
         click.echo(f"skipped {theme}: {reason}", err=True)
+    if themes and all(t in skipped for t in themes):
+        raise BadInput(f"none of the maps asked for could be drawn ({', '.join(themes)})")
 
 
 @cli.group()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,8 @@ base = _Base()
 
 def _dem_options(f):
     f = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")(f)
-    f = click.option("--resolution", type=float, help="Cell size in metres (default: the DEM's own).")(f)
+    f = click.option("--resolution", type=click.FloatRange(min=1.0, max=5000.0),
+                     help="Cell size in metres, 1–5000 (default: the DEM's own).")(f)
     f = click.option("--fill-voids", is_flag=True, help="Interpolate voids (no-data holes) in the DEM.")(f)
     f = click.option("--allow-partial", is_flag=True,
                      help="Go on when the DEM covers less than 95 % of the area.")(f)
@@ -56,10 +58,9 @@ def step(label: str):
 def _precheck_tif(out: Path, overwrite: bool) -> None:
     if out.suffix.lower() not in RASTER_SUFFIXES:
         raise base.BadInput(f"{out}: write rasters as .tif (Cloud-Optimized GeoTIFF)")
+    _precheck_place(out)
     if out.exists() and not overwrite:
         raise base.BadInput(f"{out}: already exists; add --overwrite to replace it")
-    if not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _area(ctx, area):
@@ -112,6 +113,7 @@ def terrain_info(ctx, dem, area, allow_partial, fill_voids, resolution, overwrit
         _precheck_tif(out, overwrite)
     grid = _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution)
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         raster.write_raster(grid, out, overwrite=overwrite)
         click.echo(f"wrote {out}")
 
@@ -126,6 +128,7 @@ def _derivative_command(name: str, doc: str):
         grid = _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution)
         with step(f"computing {name}"):
             result = terrain.derivatives(grid)[name]
+        out.parent.mkdir(parents=True, exist_ok=True)
         if name == "hillshade":
             raster.write_raster(result, out, dtype="uint8", nodata=0, overwrite=overwrite)
         else:
@@ -138,6 +141,29 @@ def _derivative_command(name: str, doc: str):
 _derivative_command("slope", "Slope in degrees (Horn, as gdaldem) as a GeoTIFF in EPSG:4544.")
 _derivative_command("aspect", "Aspect in degrees clockwise from north (Horn; flat cells empty) as a GeoTIFF.")
 _derivative_command("hillshade", "Shaded relief (azimuth 315°, altitude 45°) as a byte GeoTIFF.")
+
+
+TABLE_SUFFIXES = (".gpkg", ".xlsx", ".csv")
+
+
+def _precheck_table(out, overwrite) -> None:
+    """Refuse a bad --out before any work: these commands write tables (.gpkg, .xlsx, .csv)."""
+    if out is None:
+        return
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise base.BadInput(f"{out}: write these results as {', '.join(TABLE_SUFFIXES)}")
+    _precheck_place(out)
+    base._precheck_out(out, overwrite)
+
+
+def _precheck_place(out: Path) -> None:
+    if out.is_dir():
+        raise base.BadInput(f"{out}: is a folder, not a file")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise base.BadInput(f"{parent}: is a file, not a folder")
 
 
 def _tables_out(out, tables, overwrite, csv_key, sheets):
@@ -172,7 +198,7 @@ def _fmt(v) -> str:
 @click.pass_context
 def terrain_classes(ctx, dem, area, allow_partial, fill_voids, resolution, overwrite, out, min_cells):
     """坡度分级 (≤2°, 2–6°, 6–15°, 15–25°, >25°): area in 亩 per township, and the grade polygons."""
-    base._precheck_out(out, overwrite)
+    _precheck_table(out, overwrite)
     grid = _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution)
     cat, towns = _townships(ctx)
     with step("slope and grades"):
@@ -199,7 +225,7 @@ def terrain_classes(ctx, dem, area, allow_partial, fill_voids, resolution, overw
 @click.pass_context
 def terrain_rules(ctx, dem, area, allow_partial, fill_voids, resolution, overwrite, cropland, cropland_layer, out):
     """The plan's slope rules: cropland >25° (退耕还林还草候选) and 15–25° (坡改梯) per township; 532 zones too."""
-    base._precheck_out(out, overwrite)
+    _precheck_table(out, overwrite)
     cat, towns = _townships(ctx)
     if cropland is None:
         crop_src, crop_ids = cat.load("basic_farmland"), ["basic_farmland"]
@@ -218,8 +244,15 @@ def terrain_rules(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
     bt = res["by_township"]
     _print_table(bt, "耕地坡度规则（亩）", ["township", "area_mu", "退耕还林还草候选 (亩)", "坡改梯/综合治理 (亩)"])
     tot = bt.iloc[-1]
+    if tot["area_mu"] <= 0:
+        raise InputError("no cropland lies inside the area (the townships of the analysis)",
+                         cropland or "basic_farmland")
     click.echo(f"cropland {tot['area_mu']:,.1f} 亩: >25° {tot['退耕还林还草候选 (亩)']:,.1f} 亩 (退耕还林还草候选), "
-               f"15°–25° {tot['坡改梯/综合治理 (亩)']:,.1f} 亩 (坡改梯/综合治理)")
+               f"15°–25° {tot['坡改梯/综合治理 (亩)']:,.1f} 亩 (坡改梯/综合治理)"
+               + (f", without elevations {tot['无高程 (亩)']:,.1f} 亩 (not judged)" if tot["无高程 (亩)"] > 0.05 else ""))
+    outside = crop.to_crs(settings.METRIC_CRS).area.sum() / settings.M2_PER_MU - tot["area_mu"]
+    if outside > 0.01 * max(tot["area_mu"], 1):
+        click.echo(f"warning: {outside:,.1f} 亩 of the cropland lie outside the townships and are not counted", err=True)
     tables = {"cropland_by_township": bt, "cropland_by_feature": res["by_feature"]}
     ids = crop_ids + ["township_areas"]
     zones = cat.load_optional("agri_zones")
@@ -246,6 +279,10 @@ def terrain_rules(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
 @click.pass_context
 def terrain_baqu(ctx, dem, area, allow_partial, fill_voids, resolution, overwrite, max_slope, min_mu, out):
     """坝区 candidates: contiguous land with slope ≤ 6° of at least 500 亩, against the plan's named 坝区."""
+    if out is not None and out.suffix.lower() not in TABLE_SUFFIXES + (".geojson", ".zip"):
+        raise base.BadInput(f"{out}: write the candidates as .gpkg, .xlsx, .csv, .geojson or .zip")
+    if out is not None:
+        _precheck_place(out)
     base._precheck_out(out, overwrite)
     grid = _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution)
     cat, towns = _townships(ctx)
@@ -279,13 +316,15 @@ def terrain_baqu(ctx, dem, area, allow_partial, fill_voids, resolution, overwrit
 @click.pass_context
 def terrain_bands(ctx, dem, area, allow_partial, fill_voids, resolution, overwrite, breaks, out):
     """Elevation bands: area (亩) and share per township."""
-    base._precheck_out(out, overwrite)
+    _precheck_table(out, overwrite)
     try:
-        edges = sorted(float(b) for b in breaks.split(",") if b.strip())
+        edges = [float(b) for b in breaks.split(",") if b.strip()]
     except ValueError as exc:
         raise base.BadInput(f"--breaks must be numbers in metres separated by commas, got {breaks!r}") from exc
     if not edges:
         raise base.BadInput("--breaks needs at least one elevation")
+    if not all(math.isfinite(b) for b in edges) or any(b >= a for b, a in zip(edges, edges[1:])):
+        raise base.BadInput(f"--breaks must be finite elevations in increasing order, each once, got {breaks!r}")
     grid = _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution)
     cat, towns = _townships(ctx)
     with step("bands per township"):
@@ -316,7 +355,7 @@ def terrain_bands(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
 def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, percentiles, area, allow_partial,
                   out, overwrite):
     """Zonal statistics of a raster per polygon (exact cell fractions at polygon edges)."""
-    base._precheck_out(out, overwrite)
+    _precheck_table(out, overwrite)
     try:
         qs = tuple(float(q) for q in percentiles.split(",") if q.strip())
     except ValueError as exc:
@@ -338,13 +377,11 @@ def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, perce
     grid = raster.read_raster(raster_path, band=band)
     with step("zonal statistics"):
         table = terrain.zonal(grid, zones, percentiles=qs, classes=classes)
-    vector = zones.to_crs(grid.crs).area.sum() if not grid.crs.is_geographic else 0.0
-    if vector > 0:
-        share = table["data_m2"].sum() / vector
-        if share < raster.MIN_COVERAGE and not allow_partial:
-            raise InputError(f"the raster has values for {share:.1%} of the zones' area (needs "
-                             f"{raster.MIN_COVERAGE:.0%})", raster_path, hint="pass --allow-partial to go on")
-        click.echo(f"raster values cover {share:.1%} of the zones' area")
+    share = table.attrs.get("data_share", 1.0)
+    if share < raster.MIN_COVERAGE and not allow_partial:
+        raise InputError(f"the raster has values for {share:.1%} of the zones' area (needs "
+                         f"{raster.MIN_COVERAGE:.0%})", raster_path, hint="pass --allow-partial to go on")
+    click.echo(f"raster values cover {share:.1%} of the zones' area")
     cols = [c for c in ("name", "area_mu", "count", "mean", "min", "max") if c in table.columns]
     _print_table(table, f"分区统计 {raster_path.name}", cols)
     click.echo("cells count by the exact share of their area inside each polygon")
@@ -352,8 +389,8 @@ def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, perce
 
 
 @terrain_group.command("fetch")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("layers/dem"), show_default=True,
-              help="Folder for the tiles.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Folder for the tiles (default: the dem folder of --layers DIR, else the toolkit's layers/dem).")
 @click.option("--url", help=f"Server holding the tiles (default ${'{'}QXG_DEM_URL{'}'} or the AWS Open Data bucket).")
 @click.option("--buffer-km", type=float, default=2.0, show_default=True, help="Margin around the area.")
 @click.option("--area", help="Polygon layer (id or file) to cover (default: the district boundary).")
@@ -365,6 +402,9 @@ def terrain_fetch(ctx, out_dir, url, buffer_km, area, allow_partial):
 
     from . import demfetch
 
+    if out_dir is None:
+        user = ctx.obj["layers"]
+        out_dir = (Path(user) / "dem") if user and Path(user).is_dir() else settings.BUNDLED_LAYERS / "dem"
     shape, _ = raster.area_geometry(_area(ctx, area), ctx.obj["layers"])
     cover = gpd.GeoSeries([shape.buffer(buffer_km * 1000)], crs=settings.METRIC_CRS).to_crs(settings.STORAGE_CRS)
     west, south, east, north = cover.total_bounds
@@ -375,8 +415,13 @@ def terrain_fetch(ctx, out_dir, url, buffer_km, area, allow_partial):
     report = demfetch.fetch_tiles((west, south, east, north), out_dir, base=url, progress=sys.stderr.isatty() or None)
     for line in report.lines():
         click.echo(line)
-    click.echo(f"use them with: qxg terrain classes --dem {out_dir}  (or set {raster.DEM_ENV}={out_dir})")
     if report.failed and not allow_partial:
         raise InputError(f"{len(report.failed)} tile(s) could not be downloaded: "
                          + "; ".join(f"{n}: {r}" for n, r in report.failed[:3]),
                          hint="run the same command again to resume, or --allow-partial")
+    default_dem = settings.BUNDLED_LAYERS / "dem"
+    if Path(out_dir).resolve() in (default_dem.resolve(),) or (ctx.obj["layers"] and Path(out_dir).resolve()
+                                                               == (Path(ctx.obj["layers"]) / "dem").resolve()):
+        click.echo("the terrain commands and qxg map now find these tiles without --dem")
+    else:
+        click.echo(f"use them with: qxg terrain classes --dem {out_dir}  (or set {raster.DEM_ENV}={out_dir})")

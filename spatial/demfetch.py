@@ -347,10 +347,12 @@ def _nothing_got(report: FetchReport, bounds, base: str, out_dir: Path) -> Input
                          hint=f"check the internet connection or set {URL_ENV} to a mirror; "
                               "interrupted downloads resume when run again")
     else:
-        err = InputError(f"no Copernicus DEM GLO-30 tile is published for the box {tuple(bounds)}",
+        box = ", ".join(f"{float(v):.4f}" for v in bounds)
+        err = InputError(f"the server {base} has none of the {len(report.not_published)} GLO-30 tile(s) "
+                         f"of the box ({box}) (every request answered 404/403)",
                          file=out_dir,
-                         hint="ocean and a few unreleased countries have no tiles; bounds are "
-                              "(west, south, east, north) in degrees")
+                         hint="check --url / $QXG_DEM_URL; on the public bucket only ocean and a few "
+                              "unreleased countries have no tiles")
     err.report = report
     return err
 

@@ -627,7 +627,8 @@ THEMES = {"overview": ("总览", overview_map, "区界、乡镇、公路、高�
           "terrain": ("地形与坡度", None, "地形晕渲、坡度分级、坝区候选、25°以上耕地（需要 DEM）")}
 
 
-def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None, dem=None):
+def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None, dem=None,
+               cropland=None):
     """Write the themed maps and an ``index.html`` linking them.
 
     ``dem`` (a :class:`spatial.raster.Grid`) draws the terrain theme and puts its hillshade
@@ -654,7 +655,7 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
             if dem is None:
                 skipped[theme] = "需要 DEM：qxg map terrain --dem 文件或文件夹（或设置 QXG_DEM）"
                 continue
-            m = maps_terrain.terrain_map(cat, dem, basemap=basemap, tianditu_key=tianditu_key)
+            m = maps_terrain.terrain_map(cat, dem, basemap=basemap, tianditu_key=tianditu_key, cropland=cropland)
         else:
             m = fn(cat, basemap=basemap, tianditu_key=tianditu_key)
             if m is not None and shade is not None:

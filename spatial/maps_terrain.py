@@ -45,8 +45,13 @@ def _to_mercator(grid: Grid, values: np.ndarray, resampling) -> tuple[np.ndarray
 
 def _png_uri(rgba: np.ndarray) -> str:
     """An RGBA array as a PNG data URI (encoded by GDAL's PNG driver)."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
     h, w, _ = rgba.shape
-    with MemoryFile() as mem:
+    with warnings.catch_warnings(), MemoryFile() as mem:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with mem.open(driver="PNG", width=w, height=h, count=4, dtype="uint8", ZLEVEL=9) as ds:
             ds.write(np.moveaxis(rgba, -1, 0))
         data = mem.read()
@@ -112,6 +117,7 @@ def terrain_map(cat: Catalog, dem: Grid, basemap="none", tianditu_key=None, crop
               legend={"title": "坝区", "items": [{"color": "#6baed6", "outline": "#08519c",
                                                    "label": f"坝区候选（≤{terrain.BAQU_MAX_SLOPE:g}°，≥{terrain.BAQU_MIN_MU:g}亩）"}]})
     crop = cropland if cropland is not None else L.get("basic_farmland")
+    steep = []
     if crop is not None and len(crop):
         crop, _ = terrain.cropland_layer(crop)
         steep = terrain.cropland_rules(sl, crop, towns)["steep"]
@@ -126,10 +132,15 @@ def terrain_map(cat: Catalog, dem: Grid, basemap="none", tianditu_key=None, crop
               labels={"name": "名称", "use": "用途", "township": "乡镇"}, search="name",
               style={"radius": 7, "color": "#000000", "weight": 2, "fillColor": "#ffff00", "fillOpacity": 0.9},
               legend={"title": "规划", "items": [{"color": "#ffff00", "outline": "#000000", "label": "规划坝区（近似位置）"}]})
+    extra = []
+    if crop is None or not len(crop):
+        extra.append("没有耕地图层：未绘制25°以上耕地（--cropland）")
+    elif not len(steep):
+        extra.append("耕地中没有坡度 >25° 的部分")
     files = ", ".join(p.rsplit("/", 1)[-1] for p in dem.sources[:3]) + (" …" if len(dem.sources) > 3 else "")
     notes = [f"DEM：{files}（{dem.res[0]:g} 米格网，EPSG:4544）；坡度按 Horn 法计算",
              f"坝区坡度上限 {terrain.BAQU_MAX_SLOPE:g}° 为本工具的假设（贵州省 500 亩以上坝区未公布坡度标准）"]
-    return b.finish(extra_notes=notes)
+    return b.finish(extra_notes=notes + extra)
 
 
 def _weakest(gdf) -> str | None:

@@ -535,7 +535,11 @@ def read_raster(path, band: int = 1) -> Grid:
             raise InputError("raster has no coordinate system", path)
         if band < 1 or band > ds.count:
             raise InputError(f"has {ds.count} band(s); band {band} does not exist", path)
-        arr = ds.read(band, masked=True)
+        try:
+            arr = ds.read(band, masked=True)
+        except (RasterioIOError, CPLE_BaseError) as exc:
+            text = str(exc).split("\n")[0]
+            raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", path) from exc
         data = np.ma.filled(arr.astype(np.float64), np.nan)
         transform, crs = ds.transform, CRS.from_user_input(ds.crs)
     if transform.b != 0 or transform.d != 0:

@@ -274,9 +274,11 @@ def cropland_rules(slope_grid: Grid, cropland: gpd.GeoDataFrame, townships: gpd.
             by_feat[col] = crop_m.loc[by_feat["feature"], col].values
     steep_share = by_feat["退耕还林还草候选 (亩)"] / by_feat["area_mu"].where(by_feat["area_mu"] > 0)
     mid_share = by_feat["坡改梯/综合治理 (亩)"] / by_feat["area_mu"].where(by_feat["area_mu"] > 0)
-    by_feat["verdict"] = np.select([steep_share >= 0.5, steep_share > 0, mid_share > 0],
+    nodata_share = by_feat["无高程 (亩)"] / by_feat["area_mu"].where(by_feat["area_mu"] > 0)
+    by_feat["verdict"] = np.select([steep_share >= 0.5, steep_share > 0, mid_share > 0, nodata_share > 0.5,
+                                    by_feat["area_mu"] <= 0],
                                    ["退耕还林还草候选（过半 >25°）", "部分 >25°：退耕还林还草候选",
-                                    "坡改梯/综合治理（15°–25°）"], "符合")
+                                    "坡改梯/综合治理（15°–25°）", "无高程数据：未判定", "不在分析范围内"], "符合")
     steep = _steep_polygons(grades, crop_m)
     return {"by_township": _round(by_town), "by_feature": _round(by_feat), "steep": steep}
 
@@ -441,6 +443,9 @@ def zonal(grid: Grid, zones: gpd.GeoDataFrame, *, percentiles=(10, 50, 90), clas
     cell_area = grid.cell_area if not grid.crs.is_geographic else None
     st = zonal_stats(data, grid.transform, geoms.values, percentiles=percentiles, classes=classes,
                      cell_area=cell_area)
+    zone_units = float(shapely.area(geoms.values).sum())      # in the raster's own units (m² or deg²)
+    data_units = float(st["count"].sum()) * abs(grid.transform.a * grid.transform.e)
+    share = data_units / zone_units if zone_units > 0 else 0.0
     if grid.crs.is_geographic:        # areas of geographic cells: use the polygons' own areas
         st = st.drop(columns=["area_m2", "data_m2"])
     out = pd.DataFrame(index=st.index)
@@ -449,4 +454,6 @@ def zonal(grid: Grid, zones: gpd.GeoDataFrame, *, percentiles=(10, 50, 90), clas
     out = pd.concat([out, st.reset_index(drop=True)], axis=1)
     if "area_m2" in out:
         out.insert(1 if "name" in out else 0, "area_mu", out["area_m2"] / M2_PER_MU)
-    return _round(out)
+    out = _round(out)
+    out.attrs["data_share"] = share       # share of the zones' area with raster values
+    return out

@@ -200,7 +200,7 @@ def test_map_terrain_theme_and_hillshade_under_other_maps(capsys, tmp_path, dem)
     assert '"pane": "hillshade"' in (out / "overview.html").read_text("utf-8")
     assert not re.search(r"<(?:script|link|img)[^>]+(?:src|href)=[\"']?https?://", terrain_page)
     code, stdout, err = run(capsys, "map", "terrain", "--out", tmp_path / "m2")
-    assert code == 0 and "需要 DEM" in stdout + err
+    assert code == 2 and "需要 DEM" in err and "could be drawn" in err
 
 
 def test_fetch_command_against_a_local_server(capsys, tmp_path, monkeypatch):
@@ -243,3 +243,28 @@ def test_zonal_area_and_partial_cover(capsys, tmp_path, dem):
     z = pd.read_csv(tmp_path / "zz.csv")
     inside = z.loc[z["name"] == "朱昌镇", "area_mu"].iloc[0]
     assert inside == pytest.approx(z["area_mu"].sum(), rel=1e-3)       # neighbours keep only slivers
+
+
+def test_rules_without_elevations_are_not_judged_and_outputs_are_checked_first(capsys, tmp_path, dem):
+    # cropland in a large void: not 符合 but 无高程数据
+    with rasterio.open(dem) as ds:
+        z, t = ds.read(1), ds.transform
+    z[100:200, 100:200] = -9999
+    holed = write_tif(tmp_path / "holed.tif", z, t, nodata=-9999)
+    x0, y0 = t * (150, 150)
+    crop = gpd.GeoDataFrame({"DLBM": ["0103"]}, geometry=[shapely.Point(x0, y0).buffer(2000)], crs=4544)
+    crop.to_crs(4490).to_file(tmp_path / "crop.gpkg")
+    code, out, err = run(capsys, "terrain", "rules", "--dem", holed, "--cropland", tmp_path / "crop.gpkg",
+                         "--allow-partial", "--out", tmp_path / "r.xlsx")
+    assert code == 0, err
+    assert "without elevations" in out
+    feat = pd.read_excel(tmp_path / "r.xlsx", sheet_name="耕地坡度_图斑")
+    assert feat["判定"].iloc[0] == "无高程数据：未判定"
+    for args in (("terrain", "classes", "--dem", dem, "--out", tmp_path / "x.geojson"),
+                 ("terrain", "slope", "--dem", dem, "--out", tmp_path),
+                 ("terrain", "bands", "--dem", dem, "--breaks", "1400,1400"),
+                 ("terrain", "bands", "--dem", dem, "--breaks", "nan"),
+                 ("terrain", "slope", "--dem", tmp_path / "none.tif", "--out", tmp_path / "new" / "s.tif")):
+        code, _, err = run(capsys, *args)
+        assert code == 2, (args, err)
+    assert not (tmp_path / "new").exists()
