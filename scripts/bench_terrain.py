@@ -132,7 +132,7 @@ def run_ours(src: Path, out: Path, cog: bool = False) -> dict[str, Path]:
         dtype, nodata = ("uint8", 0) if byte else ("float32", NODATA)
         path = out / f"ours_{name}{'_cog' if cog else ''}.tif"
         if cog:
-            raster.write_raster(g, path, dtype=dtype, nodata=nodata, clip=False)
+            raster.write_raster(g, path, dtype=dtype, nodata=nodata, clip=False, overwrite=True)
         else:
             arr = np.rint(np.where(np.isnan(g.data), 0, g.data)).astype("uint8") if byte else g.data
             write_gtiff(path, arr, g.transform, g.crs, dtype, nodata)

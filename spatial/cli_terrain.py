@@ -186,6 +186,8 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         if pd.isna(v):
             return "—"
+        if v == 0:
+            return "0"
         return f"{v:,.1f}" if abs(v) >= 1 else f"{v:.3f}"
     return str(v)
 

@@ -553,7 +553,7 @@ def read_raster(path, band: int = 1) -> Grid:
 
 def write_raster(grid: Grid | np.ndarray, path, *, transform: Affine | None = None, crs=None,
                  nodata: float | None = None, dtype: str = "float32", clip: bool = True,
-                 overwrite: bool = True, description: str | None = None) -> Path:
+                 overwrite: bool = False, description: str | None = None) -> Path:
     """Write one band as a Cloud-Optimized GeoTIFF (deflate), atomically.
 
     NaN cells (and, with ``clip``, cells outside the area) are written as ``nodata``

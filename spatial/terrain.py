@@ -163,7 +163,9 @@ def class_polygons(classes: Grid, labels: dict[int, str], min_cells: int = 4,
     gdf.geometry = make_valid_same_dimension(gdf.geometry.values)
     gdf["label"] = gdf[field].map(labels)
     gdf["area_mu"] = (gdf.geometry.area / M2_PER_MU).round(2)
-    return gdf[[field, "label", "area_mu", "geometry"]].to_crs(settings.STORAGE_CRS)
+    gdf["note"] = (f"图斑：小于 {min_cells} 个格网的碎斑并入相邻图斑，面积以分级统计表为准" if min_cells > 1
+                   else "图斑：按格网边界生成")
+    return gdf[[field, "label", "area_mu", "note", "geometry"]].to_crs(settings.STORAGE_CRS)
 
 
 def _zones_metric(zones: gpd.GeoDataFrame, crs) -> gpd.GeoSeries:
@@ -440,6 +442,11 @@ def zonal(grid: Grid, zones: gpd.GeoDataFrame, *, percentiles=(10, 50, 90), clas
     """
     geoms = _zones_metric(zones, grid.crs)
     data = np.where(grid.inside, grid.data, np.nan)
+    if classes:
+        finite = data[np.isfinite(data)]
+        if finite.size and (np.any(finite != np.round(finite)) or np.unique(finite).size > 256):
+            raise InputError("classes need a raster of integer class codes (at most 256 of them)",
+                             grid.sources[0] if grid.sources else None)
     cell_area = grid.cell_area if not grid.crs.is_geographic else None
     st = zonal_stats(data, grid.transform, geoms.values, percentiles=percentiles, classes=classes,
                      cell_area=cell_area)
