@@ -288,6 +288,14 @@ class Catalog:
                          provenance=dict(entry.provenance), origin=entry.origin)
         return gdf
 
+    def layer_or_file(self, source, layer: str | None = None) -> gpd.GeoDataFrame:
+        """``source`` read with :func:`spatial.read` when it is a file (it exists, or is named like
+        one), else this catalog's layer of that id or name."""
+        path = Path(source)
+        if path.exists() or path.suffix.lower() in VECTOR_SUFFIXES:
+            return read(path, layer=layer)
+        return self.load(str(source))
+
     def load_optional(self, layer_id: str) -> gpd.GeoDataFrame | None:
         """Like :meth:`load`, but None when the layer has no data file."""
         return self.load(layer_id) if self.get(layer_id).exists else None

@@ -610,7 +610,7 @@ def map_cmd(ctx, themes, out, basemap, tianditu_key, dem, allow_partial, fill_vo
             click.echo(line)
     crop = None
     if cropland:
-        crop = read(cropland) if Path(cropland).exists() else _catalog(ctx).load(cropland)
+        crop = _catalog(ctx).layer_or_file(cropland)
     try:
         written, skipped = maps.write_maps(themes or None, out, layers=ctx.obj["layers"],
                                            basemap=basemap, tianditu_key=tianditu_key, dem=grid, cropland=crop)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -63,23 +64,13 @@ def _precheck_tif(out: Path, overwrite: bool) -> None:
         raise base.BadInput(f"{out}: already exists; add --overwrite to replace it")
 
 
-def _area(ctx, area):
-    if area is None:
-        return None
-    cat = base._catalog(ctx)
-    if Path(area).exists():
-        return base.read(area)
-    return cat.load(area)
-
-
 def _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution) -> raster.Grid:
     with step("reading the DEM"):
-        grid = raster.read_dem(list(dem) or None, area=_area(ctx, area), layers=ctx.obj["layers"],
+        grid = raster.read_dem(list(dem) or None, area=area, layers=ctx.obj["layers"],
                                allow_partial=allow_partial, fill_voids=fill_voids, resolution=resolution)
     for line in grid.notes:
         click.echo(line)
     vals = grid.clipped()
-    import numpy as np
     if np.isfinite(vals).any():
         click.echo(f"elevation {np.nanmin(vals):.0f}–{np.nanmax(vals):.0f} m, mean {np.nanmean(vals):.0f} m; "
                    f"{grid.shape[1]} × {grid.shape[0]} cells")
@@ -232,10 +223,9 @@ def terrain_rules(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
     if cropland is None:
         crop_src, crop_ids = cat.load("basic_farmland"), ["basic_farmland"]
         click.echo("no --cropland given: the basic_farmland layer (永久基本农田) stands in for cropland")
-    elif Path(cropland).exists():
-        crop_src, crop_ids = base.read(cropland, layer=cropland_layer), []
     else:
-        crop_src, crop_ids = cat.load(cropland), [cat.get(cropland).id]
+        crop_src = cat.layer_or_file(cropland, cropland_layer)
+        crop_ids = [crop_src.attrs["layer_id"]] if "layer_id" in crop_src.attrs else []
     crop, what = terrain.cropland_layer(crop_src)
     click.echo(what)
     grid = _read_dem(ctx, dem, area, allow_partial, fill_voids, resolution)
@@ -365,10 +355,10 @@ def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, perce
     if any(q < 0 or q > 100 for q in qs):
         raise base.BadInput(f"--percentiles must be between 0 and 100, got {percentiles!r}")
     cat = base._catalog(ctx)
-    zones = base.read(zones_src, layer=zones_layer) if Path(zones_src).exists() else cat.load(zones_src)
+    zones = cat.layer_or_file(zones_src, zones_layer)
     if area is not None:
         import geopandas as gpd
-        clip = gpd.GeoDataFrame(geometry=[raster.area_geometry(_area(ctx, area))[0]], crs=settings.METRIC_CRS)
+        clip = gpd.GeoDataFrame(geometry=[raster.area_geometry(area, ctx.obj["layers"])[0]], crs=settings.METRIC_CRS)
         zones = gpd.clip(zones.to_crs(settings.METRIC_CRS), clip)
         # what touches the area only along an edge is no zone part: keep the polygonal pieces
         parts = [[g for g in shapely.get_parts(geom) if shapely.get_dimensions(g) == 2] for geom in zones.geometry]
@@ -407,7 +397,7 @@ def terrain_fetch(ctx, out_dir, url, buffer_km, area, allow_partial):
     if out_dir is None:
         user = ctx.obj["layers"]
         out_dir = (Path(user) / "dem") if user and Path(user).is_dir() else settings.BUNDLED_LAYERS / "dem"
-    shape, _ = raster.area_geometry(_area(ctx, area), ctx.obj["layers"])
+    shape, _ = raster.area_geometry(area, ctx.obj["layers"])
     cover = gpd.GeoSeries([shape.buffer(buffer_km * 1000)], crs=settings.METRIC_CRS).to_crs(settings.STORAGE_CRS)
     west, south, east, north = cover.total_bounds
     try:

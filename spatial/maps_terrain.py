@@ -25,8 +25,10 @@ PANE_HILLSHADE = "hillshade"
 PANE_GRADES = "slope_grades"
 
 
-def _to_mercator(grid: Grid, values: np.ndarray, resampling) -> tuple[np.ndarray, list]:
-    """``values`` on ``grid`` warped to EPSG:3857 (at most MAX_PIXELS wide) and its lat/lon bounds."""
+def _to_mercator(grid: Grid, resampling) -> tuple[np.ndarray, list]:
+    """The grid's values inside its area warped to EPSG:3857 (at most MAX_PIXELS wide), and the
+    image's lat/lon bounds."""
+    values = grid.clipped()
     rows, cols = values.shape
     left, bottom, right, top = grid.bounds
     t, w, h = calculate_default_transform(grid.crs, "EPSG:3857", cols, rows, left, bottom, right, top)
@@ -81,7 +83,7 @@ def classes_rgba(codes: np.ndarray, colors: dict[int, str], alpha: float = 0.55)
 def add_hillshade(m: folium.Map, dem: Grid, *, opacity: float = 0.55, shade: Grid | None = None) -> None:
     """Put the DEM's hillshade under everything else on ``m`` (its own pane below the overlays)."""
     shade = shade or terrain.hillshade(dem)
-    img, bounds = _to_mercator(shade, np.where(shade.inside, shade.data, np.nan), Resampling.bilinear)
+    img, bounds = _to_mercator(shade, Resampling.bilinear)
     folium.map.CustomPane(PANE_HILLSHADE, z_index=250, pointer_events=False).add_to(m)
     folium.raster_layers.ImageOverlay(_png_uri(hillshade_rgba(img, 1.0)), bounds=bounds, opacity=opacity,
                                       name="地形晕渲", pane=PANE_HILLSHADE, interactive=False).add_to(m)
@@ -92,14 +94,14 @@ def add_hillshade(m: folium.Map, dem: Grid, *, opacity: float = 0.55, shade: Gri
 
 def terrain_map(cat: Catalog, dem: Grid, basemap="none", tianditu_key=None, cropland=None):
     """Hillshade, 坡度分级, 坝区 candidates and cropland over 25° on one offline map."""
-    from .maps import MapBuilder, _add_context, _load_some
+    from .maps import MapBuilder, _add_context, _derived_status, _load_some
 
     L = _load_some(cat, ["boundary", "township_areas", "baqu", "basic_farmland"])
     sl = terrain.slope(dem)
     grades = terrain.slope_grades(sl)
     b = MapBuilder("地形与坡度", "地形晕渲、坡度分级、坝区候选、25°以上耕地", _bounds_of(dem), basemap, tianditu_key)
     add_hillshade(b.map, dem)
-    codes, gb = _to_mercator(grades, np.where(grades.inside, grades.data, np.nan), Resampling.nearest)
+    codes, gb = _to_mercator(grades, Resampling.nearest)
     folium.map.CustomPane(PANE_GRADES, z_index=260, pointer_events=False).add_to(b.map)
     folium.raster_layers.ImageOverlay(_png_uri(classes_rgba(codes, GRADE_COLORS)), bounds=gb, name="坡度分级",
                                       pane=PANE_GRADES, interactive=False, show=True).add_to(b.map)
@@ -123,7 +125,7 @@ def terrain_map(cat: Catalog, dem: Grid, basemap="none", tianditu_key=None, crop
         steep = terrain.cropland_rules(sl, crop, towns)["steep"]
         if len(steep):
             b.add(steep, "25°以上耕地", fields=["area_mu", "rule"], labels={"area_mu": "面积(亩)", "rule": "规则"},
-                  status_of=_weakest(crop), simplify_m=5,
+                  status_of=_derived_status({"cropland": crop}, ["cropland"]), simplify_m=5,
                   style={"color": "#67000d", "weight": 1.5, "fillColor": "#a50f15", "fillOpacity": 0.7},
                   legend={"title": "坡度规则", "items": [{"color": "#a50f15", "outline": "#67000d",
                                                          "label": "耕地 >25°（退耕还林还草候选）"}]})
@@ -141,13 +143,6 @@ def terrain_map(cat: Catalog, dem: Grid, basemap="none", tianditu_key=None, crop
     notes = [f"DEM：{files}（{dem.res[0]:g} 米格网，EPSG:4544）；坡度按 Horn 法计算",
              f"坝区坡度上限 {terrain.BAQU_MAX_SLOPE:g}° 为本工具的假设（贵州省 500 亩以上坝区未公布坡度标准）"]
     return b.finish(extra_notes=notes + extra)
-
-
-def _weakest(gdf) -> str | None:
-    if "data_status" not in gdf.columns:
-        return None
-    seen = set(gdf["data_status"].astype(str))
-    return "illustrative" if "illustrative" in seen else "approximate" if "approximate" in seen else None
 
 
 def _bounds_of(grid: Grid):

@@ -102,7 +102,7 @@ class Grid:
 
     def clipped(self) -> np.ndarray:
         """``data`` with NaN outside the area."""
-        return np.where(self.inside, self.data, np.nan).astype(np.float32)
+        return np.where(self.inside, self.data, np.nan).astype(self.data.dtype)
 
     def with_data(self, data: np.ndarray, name: str) -> "Grid":
         """A grid of the same geometry holding other values (slope, aspect, ...)."""
@@ -201,7 +201,6 @@ class _Source:
     path: Path
     gdal: str
     crs: CRS
-    bounds: tuple
     res_m: float
     nodata: float | None
     footprint: shapely.Geometry  # in the target CRS
@@ -216,6 +215,12 @@ def _open(path: Path):
                          path) from exc
 
 
+def _unreadable(exc: Exception, where) -> InputError:
+    """The one line for a file GDAL cannot read to the end."""
+    text = str(exc).split("\n")[0]
+    return InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", where)
+
+
 def _check_readable(ds, path: Path) -> None:
     """Read the first and the last block: a truncated file fails here, not halfway through a warp."""
     from rasterio.windows import Window
@@ -228,8 +233,7 @@ def _check_readable(ds, path: Path) -> None:
             ds.read(1, window=Window(0, 0, min(bw, ds.width), min(bh, ds.height)))
             ds.read(1, window=last)
     except (RasterioIOError, CPLE_BaseError) as exc:
-        text = str(exc).split("\n")[0]
-        raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", path) from exc
+        raise _unreadable(exc, path) from exc
 
 
 def _metres_per_unit(crs: CRS, lat: float) -> tuple[float, float]:
@@ -282,15 +286,12 @@ def _inspect(path: Path, target: CRS) -> _Source:
         box = shapely.box(left, bottom, right, top)
         footprint = shapely.segmentize(box, max(right - left, top - bottom) / 64)
         footprint = shapely.transform(footprint, _transformer(crs, target), interleaved=False)
-        return _Source(path, gdal_path(path), crs, ds.bounds, res_m, nodata, footprint)
+        return _Source(path, ds.name, crs, res_m, nodata, footprint)
 
 
 def _transformer(src: CRS, dst: CRS):
-    tr = Transformer.from_crs(src, dst, always_xy=True)
-
-    def run(x, y):
-        return tr.transform(x, y)
-    return run
+    """``f(x, y) -> (x, y)`` from ``src`` to ``dst``, as :func:`shapely.transform` takes it."""
+    return Transformer.from_crs(src, dst, always_xy=True).transform
 
 
 # --------------------------------------------------------------------------- area
@@ -298,18 +299,12 @@ def area_geometry(area=None, layers=None) -> tuple[shapely.Geometry, str]:
     """The analysis area in EPSG:4544 and its label: ``area`` (GeoDataFrame/GeoSeries, a path
     or a geometry in EPSG:4490), else the district boundary from the catalog."""
     from . import catalog as catmod
-    from .load import read
 
     if area is None:
         gdf = catmod.catalog(layers).load("boundary")
         label = "the district boundary"
     elif isinstance(area, (str, Path)):
-        try:
-            gdf = catmod.catalog(layers).load(str(area)) if not Path(area).exists() else read(area)
-        except InputError:
-            if Path(area).exists():
-                raise
-            gdf = read(area)
+        gdf = catmod.catalog(layers).layer_or_file(area)
         label = str(area)
     elif isinstance(area, (gpd.GeoDataFrame, gpd.GeoSeries)):
         gdf = area
@@ -471,9 +466,7 @@ def _warp_group(members: list, box_target, target: CRS, transform: Affine, shape
             if m.nodata is not None and m.nodata != nodata:
                 band = np.where(band == np.float32(m.nodata), np.nan, band)
     except (RasterioIOError, CPLE_BaseError) as exc:
-        text = str(exc).split("\n")[0]
-        names = ", ".join(m.path.name for m in members)
-        raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", names) from exc
+        raise _unreadable(exc, ", ".join(m.path.name for m in members)) from exc
     finally:
         for d in datasets:
             d.close()
@@ -538,8 +531,7 @@ def read_raster(path, band: int = 1) -> Grid:
         try:
             arr = ds.read(band, masked=True)
         except (RasterioIOError, CPLE_BaseError) as exc:
-            text = str(exc).split("\n")[0]
-            raise InputError(f"cannot be read to the end (corrupt or truncated file?): {text}", path) from exc
+            raise _unreadable(exc, path) from exc
         data = np.ma.filled(arr.astype(np.float64), np.nan)
         transform, crs = ds.transform, CRS.from_user_input(ds.crs)
     if transform.b != 0 or transform.d != 0:

@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from . import settings
 from .errors import InputError
+from .load import make_valid_same_dimension
 from .raster import Grid
 from .zonal import zonal_stats
 
@@ -159,7 +160,6 @@ def class_polygons(classes: Grid, labels: dict[int, str], min_cells: int = 4,
         return gpd.GeoDataFrame({field: [], "label": [], "area_mu": []}, geometry=[], crs=settings.STORAGE_CRS)
     gdf = gpd.GeoDataFrame({field: codes}, geometry=geoms, crs=classes.crs)
     gdf = gdf.dissolve(by=field, as_index=False).sort_values(field).reset_index(drop=True)
-    from .load import make_valid_same_dimension
     gdf.geometry = make_valid_same_dimension(gdf.geometry.values)
     gdf["label"] = gdf[field].map(labels)
     gdf["area_mu"] = (gdf.geometry.area / M2_PER_MU).round(2)
@@ -183,7 +183,7 @@ def class_areas(classes: Grid, zones: gpd.GeoDataFrame, labels: dict[int, str], 
     Only cells inside the analysis area count. Columns: ``key``, ``area_mu`` (the zone's area
     with data), one ``<label> (亩)`` column per class and one ``<label> 比例`` share each.
     """
-    data = np.where(classes.inside, classes.data, np.nan)
+    data = classes.clipped()
     geoms = _zones_metric(zones, classes.crs)
     stats = zonal_stats(data, classes.transform, geoms, percentiles=(), classes=True,
                         cell_area=classes.cell_area)
@@ -243,7 +243,7 @@ def cropland_rules(slope_grid: Grid, cropland: gpd.GeoDataFrame, townships: gpd.
     crop_m["_fid"] = np.arange(len(crop_m))
     towns = townships[[name_field, "geometry"]].to_crs(slope_grid.crs).rename(columns={name_field: "township"})
     pieces = gpd.overlay(crop_m[["_fid", "geometry"]], towns, how="intersection", keep_geom_type=True)
-    data = np.where(slope_grid.inside, grades.data, np.nan)
+    data = grades.clipped()
     st = zonal_stats(data, grades.transform, pieces.geometry.values, percentiles=(), classes=True,
                      cell_area=grades.cell_area)
     mu = pd.DataFrame({f"g{c}": st.get(f"m2_{c}", pd.Series(0.0, index=st.index)).values / M2_PER_MU
@@ -294,7 +294,6 @@ def _steep_polygons(grades: Grid, crop_m: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
               features.shapes(mask.astype(np.uint8), mask=mask, transform=grades.transform, connectivity=4)]
     steep_cells = shapely.union_all(shapes)
     crop_union = shapely.union_all(crop_m.geometry.values)
-    from .load import make_valid_same_dimension
     inter = make_valid_same_dimension(np.array([shapely.intersection(steep_cells, crop_union)]))
     parts = shapely.get_parts(inter)
     parts = parts[shapely.get_type_id(parts) == 3]
@@ -441,7 +440,7 @@ def zonal(grid: Grid, zones: gpd.GeoDataFrame, *, percentiles=(10, 50, 90), clas
     to the raster's CRS; areas are m² of that CRS (metric CRSs) or of cells in degrees².
     """
     geoms = _zones_metric(zones, grid.crs)
-    data = np.where(grid.inside, grid.data, np.nan)
+    data = grid.clipped()
     if classes:
         finite = data[np.isfinite(data)]
         if finite.size and (np.any(finite != np.round(finite)) or np.unique(finite).size > 256):
