@@ -18,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from . import settings
+from . import filegdb, landuse, settings
 from .errors import InputError, Notes
 from .load import VECTOR_SUFFIXES, check_fields, open_source, read
 
@@ -153,22 +153,43 @@ def read_catalog_file(path: Path, origin: str, inherit: dict | None = None) -> d
 
 
 def _names_in_file(path: Path) -> list[tuple[str, str | None]]:
-    """(name to match, layer) pairs a data file offers: GeoPackage layers or the file stem."""
-    if path.suffix.lower() == ".gpkg":
-        try:
-            return [(str(n), str(n)) for n in pyogrio.list_layers(path)[:, 0]]
-        except Exception:  # noqa: BLE001 - unreadable: match by file name so loading reports it
-            return [(path.stem, None)]
+    """(name to match, layer) pairs a data file offers: GeoPackage and geodatabase layers
+    (also of a zipped geodatabase), else the file stem."""
+    try:
+        if path.suffix.lower() == ".gpkg":
+            return [(str(n), str(n)) for n, geom in pyogrio.list_layers(path) if geom is not None]
+        if path.is_dir() or (path.suffix.lower() == ".zip" and filegdb.gdbs_in_zip(filegdb.zip_members(path))):
+            gdal_path = str(path)
+            if not path.is_dir():
+                (gdb,) = filegdb.gdbs_in_zip(filegdb.zip_members(path))[:1]
+                gdal_path = f"/vsizip/{path.resolve()}/{gdb}"
+            return [(lyr.name, lyr.shown) for lyr in filegdb.list_layers(gdal_path, path)
+                    if lyr.geometry is not None]
+    except Exception:  # noqa: BLE001 - unreadable: match by file name so loading reports it
+        pass
     return [(path.stem, None)]
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """Data files and geodatabase folders under ``folder`` (not the files inside a .gdb)."""
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).parts
+        if any(part.lower().endswith(".gdb") for part in rel[:-1]):
+            continue
+        if p.is_dir():
+            if filegdb.is_gdb_folder(p):
+                out.append(p)
+        elif p.suffix.lower() in VECTOR_SUFFIXES and p.name != CATALOG_NAME:
+            out.append(p)
+    return out
 
 
 def _scan_folder(folder: Path, bundled: dict[str, LayerEntry]):
     """Match the data files of a planner's folder to layer ids."""
     found: dict[str, LayerEntry] = {}
     clashes: dict[str, list[str]] = {}
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in VECTOR_SUFFIXES and p.name != CATALOG_NAME)
-    for path in files:
+    for path in _data_files(folder):
         for name, layer in _names_in_file(path):
             for entry in bundled.values():
                 if not entry.matches(name):
@@ -279,6 +300,8 @@ class Catalog:
                     break
         check_fields(gdf, entry.required_fields, gdf.attrs.get("source"))
         _check_geometry(gdf, entry)
+        if entry.kind == "landuse":
+            gdf = _name_landuse_codes(gdf, notes)
         if entry.origin == "bundled":
             theirs = [d for d in DERIVED_FROM.get(entry.id, ()) if d in self.entries and self.entries[d].origin == "user"]
             if theirs:
@@ -313,6 +336,22 @@ class Catalog:
         return pd.DataFrame(rows)
 
 
+def _name_landuse_codes(gdf: gpd.GeoDataFrame, notes: Notes) -> gpd.GeoDataFrame:
+    """A DLTB layer with ``dlbm_name``/``dlbm_group`` columns from the code table."""
+    field = landuse.code_field(gdf)
+    if field is None:
+        return gdf
+    named = landuse.describe(gdf[field])
+    unknown = landuse.unknown_codes(gdf[field])
+    if unknown:
+        notes.add("warning", f"{field} codes not in GB/T 21010-2017 or the 三调 工作分类: "
+                             f"{', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}; they are left unnamed")
+    out = gdf.copy()
+    for col in ("dlbm_name", "dlbm_group"):
+        out[col] = named[col].to_numpy()
+    return out
+
+
 def _check_geometry(gdf: gpd.GeoDataFrame, entry: LayerEntry) -> None:
     """The layer's features must be of the catalog's geometry type (points, lines or polygons)."""
     allowed = GEOMETRY_FAMILIES.get(entry.geometry)
@@ -341,6 +380,17 @@ def layer_summary(entry: LayerEntry) -> dict:
         out["status_mix"] = {entry.data_status: len(files)} if entry.data_status else {}
         return out
     src = open_source(entry.file, entry.layer)
+    if src.kind in ("kml", "table", "dxf"):          # read by the toolkit itself, not by GDAL
+        import warnings
+        from .errors import InputWarning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)
+            gdf = read(entry.file, layer=entry.layer, coords=entry.coords, crs=entry.crs,
+                       encoding=entry.encoding)
+        out.update(features=len(gdf), crs="EPSG:4490 (as read)")
+        if entry.data_status:
+            out["status_mix"] = {entry.data_status: len(gdf)}
+        return out
     info = pyogrio.read_info(src.gdal_path, layer=src.layer)
     out["features"] = int(info["features"])
     out["crs"] = info["crs"]

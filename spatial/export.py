@@ -1,4 +1,5 @@
-"""Export layers and result tables for the county GIS: shapefile, GeoPackage, GeoJSON, CSV, XLSX.
+"""Export layers and result tables for the county GIS: shapefile, GeoPackage, File Geodatabase,
+GeoJSON, KML/KMZ (for field staff), CSV, XLSX.
 
 Every write goes to a temporary file beside the target and is renamed into place only when
 complete, so an existing file is never left half-written; it is replaced only with
@@ -10,7 +11,11 @@ chosen CGCS2000 system), the ``.cpg`` and the dBASE language-driver byte naming 
 field names cut to the 10-byte dBASE limit by a deterministic mapping stored in the zip as
 ``fieldmap.csv``, text longer than 254 bytes kept whole in ``<layer>_longtext.csv``, and
 mixed geometry types split into one shapefile per type. GeoPackage is the recommended format:
-many layers in one file, full Chinese field names, UTF-8, no size limits.
+many layers in one file, full Chinese field names, UTF-8, no size limits. A File Geodatabase
+(``.gdb``, written by GDAL's OpenFileGDB driver) holds many layers and tables too; field
+names keep their Chinese but lose characters ArcGIS refuses (``面积(亩)`` → ``面积_亩``), and
+the table ``字段对照`` lists every such rename. KML/KMZ carry the name and key fields of each
+feature in its description, in WGS84 or, on request, GCJ-02.
 """
 from __future__ import annotations
 
@@ -33,9 +38,12 @@ from pyproj import CRS
 
 from .errors import InputError
 
-FORMATS = {"shp": ".zip", "gpkg": ".gpkg", "geojson": ".geojson", "csv": ".csv", "xlsx": ".xlsx"}
-_SUFFIX_FORMAT = {".zip": "shp", ".shp": "shp", ".gpkg": "gpkg", ".geojson": "geojson",
-                  ".json": "geojson", ".csv": "csv", ".xlsx": "xlsx"}
+FORMATS = {"shp": ".zip", "gpkg": ".gpkg", "gdb": ".gdb", "geojson": ".geojson", "kml": ".kml",
+           "kmz": ".kmz", "csv": ".csv", "xlsx": ".xlsx"}
+_SUFFIX_FORMAT = {".zip": "shp", ".shp": "shp", ".gpkg": "gpkg", ".gdb": "gdb", ".geojson": "geojson",
+                  ".json": "geojson", ".kml": "kml", ".kmz": "kmz", ".csv": "csv", ".xlsx": "xlsx"}
+#: Formats that hold many layers in one file (or folder).
+MULTI_LAYER = ("gpkg", "gdb", "xlsx", "kml", "kmz")
 #: Encodings offered for shapefiles and CSV: Python codec, GDAL name, .cpg text, dBASE LDID.
 ENCODINGS = {"utf-8": ("utf-8", "UTF-8", "UTF-8", 0x00), "gbk": ("gbk", "CP936", "936", 0x4D)}
 #: CGCS2000 systems the county GIS takes: geographic, and every Gauss-Kruger zone.
@@ -390,8 +398,40 @@ def _write_xlsx(frames: dict[str, pd.DataFrame], path: Path, headers: str, overw
 
 
 # --------------------------------------------------------------------------- public API
+def _write_gdb(frames: dict, path: Path, overwrite: bool) -> Path:
+    """A File Geodatabase folder, written beside the target and renamed into place."""
+    from . import filegdb
+    split = {}
+    for name, df in frames.items():
+        parts = _split_by_geometry_type(df) if isinstance(df, gpd.GeoDataFrame) and len(df) else {"": df}
+        for fam, part in parts.items():
+            split[name if len(parts) == 1 else f"{name}_{fam}"] = part
+    frames = split
+    if path.suffix.lower() != ".gdb":
+        raise InputError("a File Geodatabase is a folder whose name ends in .gdb", path)
+    if path.exists() and not overwrite:
+        raise InputError("already exists; pass overwrite=True (--overwrite) to replace it", path)
+    if path.exists() and not filegdb.is_gdb_folder(path):
+        raise InputError("exists and is not a File Geodatabase; refusing to replace it", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", dir=path.parent))
+    try:
+        tmp = work / path.name
+        try:
+            filegdb.write(frames, tmp)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - GDAL errors come in many classes
+            raise InputError(f"cannot write the geodatabase: {str(exc).splitlines()[0]}", path) from exc
+        filegdb.replace_folder(tmp, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
 def write(data, path, format: str | None = None, *, crs=4490, encoding: str = "utf-8",
-          overwrite: bool = False, headers: str = "zh", add: bool = False) -> Path:
+          overwrite: bool = False, headers: str = "zh", add: bool = False,
+          coords: str = "wgs84") -> Path:
     """Write a layer, a table, or several of them for the county GIS.
 
     Parameters
@@ -400,7 +440,7 @@ def write(data, path, format: str | None = None, *, crs=4490, encoding: str = "u
         A dict writes several layers into one GeoPackage or sheets into one workbook.
     path : str or Path
         Target file; for shapefiles a ``.zip``.
-    format : {"shp", "gpkg", "geojson", "csv", "xlsx"}, optional
+    format : {"shp", "gpkg", "gdb", "geojson", "kml", "kmz", "csv", "xlsx"}, optional
         Default: from the suffix of ``path``.
     crs : int or str
         4490 (CGCS2000 geographic, default), 4544 (3° GK CM 105E), 4523 (zone 35) or another
@@ -413,6 +453,8 @@ def write(data, path, format: str | None = None, *, crs=4490, encoding: str = "u
         Chinese column headers for CSV/XLSX tables, or the field names unchanged.
     add : bool
         GeoPackage only: add (or replace) these layers in an existing file.
+    coords : {"wgs84", "gcj02"}
+        KML/KMZ only: write WGS84 (the KML standard) or GCJ-02 (for 奥维/AMap users).
 
     Returns
     -------
@@ -429,7 +471,7 @@ def write(data, path, format: str | None = None, *, crs=4490, encoding: str = "u
             raise InputError(f"{name!r} is not a table or layer", path)
         if isinstance(df, gpd.GeoDataFrame) and df.crs is None:
             raise InputError(f"layer {name!r} has no coordinate system", path)
-    if fmt in ("shp", "geojson"):
+    if fmt in ("shp", "geojson", "kml", "kmz"):
         for name, df in frames.items():
             if not isinstance(df, gpd.GeoDataFrame):
                 raise InputError(f"{name!r} is a table without geometry; export it as csv, xlsx "
@@ -445,6 +487,14 @@ def write(data, path, format: str | None = None, *, crs=4490, encoding: str = "u
         return path
     if fmt == "xlsx":
         return _write_xlsx(frames, path, headers, overwrite)
+    if fmt == "gdb":
+        return _write_gdb(frames, path, overwrite)
+    if fmt in ("kml", "kmz"):
+        if target_crs.to_epsg() != 4490:
+            raise InputError("KML is longitude/latitude by definition; use --crs 4490 "
+                             "(and --coords gcj02 for 奥维/AMap users)", path)
+        from . import kml
+        return kml.write_kml(frames, path, kmz=fmt == "kmz", coords=coords, overwrite=overwrite)
     if len(frames) > 1:
         raise InputError(f"{fmt} holds one layer per file; write them one by one or use gpkg", path)
     (df,) = frames.values()

@@ -22,10 +22,16 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from . import chinacoords, crs as crsmod, settings
+from . import cad, chinacoords, crs as crsmod, filegdb, settings
 from .errors import InputError, Notes
 
-VECTOR_SUFFIXES = (".shp", ".zip", ".gpkg", ".geojson", ".json")
+VECTOR_SUFFIXES = (".shp", ".zip", ".gpkg", ".geojson", ".json", ".gdb", ".kml", ".kmz", ".dxf",
+                   ".tab", ".mif", ".csv", ".xlsx", ".xlsm", ".xls")
+#: Tables read as layers (coordinate columns, 界址点, township names); .txt only when named.
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
+#: Formats a folder is searched for first: a folder of shapefiles with a CSV of notes beside
+#: them still opens its shapefile.
+_PRIMARY_SUFFIXES = (".shp", ".gpkg", ".gdb")
 #: Fields that identify a feature in messages and are checked for duplicates, in order.
 ID_FIELDS = ("id", "ID", "code", "CODE", "BSM", "OBJECTID", "FID")
 LABEL_FIELDS = ("name", "NAME", "名称", "XZQMC", "MC")
@@ -39,7 +45,7 @@ class Source:
     shown: str          # e.g. "data/towns.zip!towns.shp" or "county.gpkg|CZKFBJ"
     gdal_path: str
     layer: str | None
-    kind: str           # "shapefile", "geopackage", "geojson"
+    kind: str           # shapefile, geopackage, geojson, filegdb, kml, table, dxf, mapinfo
     shp_parts: dict | None = None  # for shapefiles: {".dbf": bytes-reader, ".cpg": ...}
 
 
@@ -93,30 +99,63 @@ def _shapefile_parts_in_zip(path: Path, member: str) -> dict:
     return parts
 
 
+def _gdb_source(shown_path, gdal_path: str, layer: str | None, has_file) -> Source:
+    filegdb.check_complete(gdal_path, shown_path, has_file)
+    chosen = filegdb.choose(filegdb.list_layers(gdal_path, shown_path), layer, shown_path)
+    if chosen.geometry is None:
+        raise InputError(f"layer {chosen.shown!r} is a table without geometry", shown_path)
+    return Source(f"{shown_path}|{chosen.shown}", gdal_path, chosen.name, "filegdb")
+
+
+def _folder_candidates(p: Path) -> list[str]:
+    """Data files (and .gdb folders) inside a folder, relative to it, in name order."""
+    found = []
+    for x in sorted(p.rglob("*")):
+        if any(part.lower().endswith(".gdb") for part in x.relative_to(p).parts[:-1]):
+            continue                       # the inside of a geodatabase
+        if x.is_dir() and filegdb.is_gdb_folder(x):
+            found.append(str(x.relative_to(p)))
+        elif x.is_file() and x.suffix.lower() in VECTOR_SUFFIXES and x.suffix.lower() not in (".zip", ".json"):
+            found.append(str(x.relative_to(p)))
+    return found
+
+
 def open_source(path, layer: str | None = None) -> Source:
     """Resolve ``path`` (and ``layer``) to one readable layer, or raise :class:`InputError`."""
     p = Path(path).expanduser()
     if not p.exists():
         raise InputError("no such file or folder", p)
     if p.is_dir():
-        shps = sorted(str(x.relative_to(p)) for x in p.rglob("*") if x.suffix.lower() == ".shp")
-        gpkgs = sorted(str(x.relative_to(p)) for x in p.rglob("*") if x.suffix.lower() == ".gpkg")
-        if not shps and len(gpkgs) == 1:
-            return open_source(p / gpkgs[0], layer)
-        chosen = _choose(shps + gpkgs, layer, p, "data file")
+        if filegdb.is_gdb_folder(p):
+            return _gdb_source(p, str(p), layer, lambda name: (p / name).exists())
+        found = _folder_candidates(p)
+        primary = [f for f in found if Path(f).suffix.lower() in _PRIMARY_SUFFIXES]
+        shps = [f for f in found if f.lower().endswith(".shp")]
+        single = primary if primary else found
+        if not shps and len(single) == 1:
+            return open_source(p / single[0], layer)    # layer= then names a layer inside it
+        chosen = _choose(single, layer, p, "data file")
         return open_source(p / chosen)
     if p.stat().st_size == 0:
         raise InputError("file is empty (0 bytes)", p)
     suffix = p.suffix.lower()
+    if suffix in cad.UNREADABLE:
+        raise InputError(f"cannot read {p.suffix} files", p, hint=cad.UNREADABLE[suffix])
     if suffix == ".zip":
         members = _zip_members(p)
+        gdbs = filegdb.gdbs_in_zip(members)
+        if gdbs:
+            gdb = _choose(gdbs, None, p, "geodatabase") if len(gdbs) > 1 else gdbs[0]
+            inside = {m[len(gdb) + 1:].lower() for m in members if m.startswith(gdb + "/")}
+            return _gdb_source(f"{p}!{gdb}", f"/vsizip/{p.resolve()}/{gdb}", layer,
+                               lambda name: name.lower() in inside)
         shps = sorted(m for m in members if m.lower().endswith(".shp"))
         if not shps:
             others = [m for m in members if m.lower().endswith((".gpkg", ".geojson", ".json"))]
             if len(others) == 1 and layer is None:
                 return Source(f"{p}!{others[0]}", f"/vsizip/{p.resolve()}/{others[0]}", None,
                               "geopackage" if others[0].lower().endswith(".gpkg") else "geojson")
-            raise InputError("zip archive holds no shapefile (.shp)", p)
+            raise InputError("zip archive holds no shapefile (.shp) and no geodatabase (.gdb)", p)
         member = _choose(shps, layer, p, "shapefile")
         return Source(f"{p}!{member}", f"/vsizip/{p.resolve()}/{member}", None, "shapefile",
                       _shapefile_parts_in_zip(p, member))
@@ -136,8 +175,18 @@ def open_source(path, layer: str | None = None) -> Source:
         return Source(f"{p}|{chosen}", str(p), chosen, "geopackage")
     if suffix in (".geojson", ".json"):
         return Source(str(p), str(p), None, "geojson")
-    raise InputError(f"unsupported file type {p.suffix or '(none)'}; "
-                     f"use GeoPackage, shapefile (.shp/.zip/folder) or GeoJSON", p)
+    shown = f"{p}|{layer}" if layer else str(p)
+    if suffix in (".kml", ".kmz"):
+        return Source(shown, str(p), layer, "kml")
+    if suffix in TABLE_SUFFIXES:
+        return Source(shown, str(p), layer, "table")
+    if suffix == ".dxf":
+        return Source(shown, str(p), layer, "dxf")
+    if suffix in (".tab", ".mif"):
+        return Source(str(p), str(p), None, "mapinfo")
+    raise InputError(f"unsupported file type {p.suffix or '(none)'}; use GeoPackage, shapefile "
+                     f"(.shp/.zip/folder), File Geodatabase (.gdb), GeoJSON, KML/KMZ, CSV/Excel, "
+                     f"DXF or MapInfo (.tab/.mif)", p)
 
 
 def _gdal_message(exc: Exception) -> str:
@@ -233,12 +282,13 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 # --------------------------------------------------------------------------- labels
-def feature_labels(gdf: pd.DataFrame, fids) -> list[str]:
-    """'feature 3 (name=撒拉溪镇)' for each row, using the file's own feature ids."""
+def feature_labels(gdf: pd.DataFrame, fids, word: str = "feature") -> list[str]:
+    """'feature 3 (name=撒拉溪镇)' for each row, using the file's own feature ids (or the
+    table's row numbers: 'row 7 (名称=…)')."""
     label_col = next((c for c in LABEL_FIELDS if c in gdf.columns), None)
     out = []
     for pos, fid in enumerate(fids):
-        text = f"feature {fid}"
+        text = f"{word} {fid}"
         if label_col is not None:
             value = gdf[label_col].iloc[pos]
             if isinstance(value, str) and value.strip():
@@ -265,7 +315,8 @@ def _resolve_crs(gdf, src: Source, user_crs, notes: Notes) -> CRS:
         return given
     if gdf.crs is None:
         guess = crsmod.guess_from_numbers(*crsmod.typical_point(gdf.total_bounds))
-        missing = "no .prj file" if src.kind == "shapefile" else "no coordinate system"
+        missing = {"shapefile": "no .prj file", "dxf": "a DXF drawing carries no coordinate system",
+                   "table": "the table's coordinates are metres"}.get(src.kind, "no coordinate system")
         hint = "state it with crs=… in Python or --crs on the command line"
         if guess:
             hint = f"the numbers look like {guess}; {hint}"
@@ -395,18 +446,42 @@ def _report_duplicate_ids(gdf, notes: Notes, id_field: str | None):
 
 
 # --------------------------------------------------------------------------- read
+def _read_kml(src: Source, **_):
+    from . import kml
+    return kml.read_kml(src.gdal_path, src.layer)
+
+
+def _read_table(src: Source, *, crs, geometry, x_axis, encoding):
+    from . import tables
+    return tables.read_table(src.gdal_path, src.layer, crs=crs, geometry=geometry, x_axis=x_axis,
+                             encoding=encoding)
+
+
+def _read_cad(src: Source, **_):
+    return cad.read_dxf(Path(src.gdal_path), src.layer)
+
+
+#: Formats read by the toolkit's own code rather than by a GDAL driver directly; each returns
+#: (GeoDataFrame in the file's own CRS or none, notes).
+_OWN_READERS = {"kml": _read_kml, "table": _read_table, "dxf": _read_cad}
+
+
 def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
          encoding: str | None = None, swap_xy: bool = False, id_field: str | None = None,
-         allow_empty: bool = False) -> gpd.GeoDataFrame:
+         allow_empty: bool = False, geometry: str | None = None,
+         x_axis: str | None = None) -> gpd.GeoDataFrame:
     """Read a vector layer and return it in CGCS2000 geographic coordinates (EPSG:4490).
 
     Parameters
     ----------
     path : str or Path
-        GeoJSON, GeoPackage, shapefile (``.shp``), a folder holding one shapefile, or a
-        ``.zip`` of a shapefile.
+        GeoJSON, GeoPackage, shapefile (``.shp``, a folder holding one, or a ``.zip``), File
+        Geodatabase (``.gdb`` folder or a zip of one), KML/KMZ, CSV/Excel table with coordinate
+        columns, 界址点 or township names, DXF drawing, MapInfo ``.tab``/``.mif``.
     layer : str, optional
-        Layer of a GeoPackage, or shapefile inside a folder or zip, when there are several.
+        Which part of the file: GeoPackage or geodatabase layer (``DLTB`` or ``三调/DLTB``),
+        shapefile inside a folder or zip, KML folder, workbook sheet, or DXF geometry type
+        (``polygons``/``lines``/``points``) or CAD layer.
     coords : {"gcj02", "bd09"}, optional
         The file's longitudes/latitudes are in the Chinese web offset system named (AMap and
         Tencent use GCJ-02, Baidu BD-09); they are converted to CGCS2000 (< 1 mm error of the
@@ -422,6 +497,11 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
         Field whose values identify features (checked for duplicates).
     allow_empty : bool
         Return an empty layer instead of raising when the layer has no features.
+    geometry : {"point", "polygon"}, optional
+        Tables: build points, or polygons (界址点 rings; township areas for a township column).
+    x_axis : {"north", "east"}, optional
+        Tables in metres: the X column holds northings (the Chinese surveying convention) or
+        eastings. By default decided from the numbers, and said in the notes.
 
     Returns
     -------
@@ -459,23 +539,36 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
             enc, how = detect_encoding(src.shp_parts)
             if "GBK" in how or "guessed" in how or "although" in how:
                 notes.add("warning", f"text encoding {how}")
-    try:
-        gdf = pyogrio.read_dataframe(src.gdal_path, layer=src.layer, encoding=enc,
-                                     fid_as_index=True, on_invalid="warn")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"text is not valid {enc or 'UTF-8'}", src.shown,
-                         hint="give the right one with encoding=… / --encoding") from exc
-    except Exception as exc:  # noqa: BLE001 - GDAL errors come in many classes
-        raise InputError(f"cannot read: {_gdal_message(exc)}", src.shown) from exc
+    word = "feature"
+    if src.kind in _OWN_READERS:
+        gdf, found = _OWN_READERS[src.kind](src, crs=crs, geometry=geometry, x_axis=x_axis,
+                                            encoding=encoding)
+        for text in found:
+            notes.add("warning", text)
+        word = {"table": "row", "kml": "placemark"}.get(src.kind, word)
+    else:
+        try:
+            gdf = pyogrio.read_dataframe(src.gdal_path, layer=src.layer, encoding=enc,
+                                         fid_as_index=True, on_invalid="warn")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"text is not valid {enc or 'UTF-8'}", src.shown,
+                             hint="give the right one with encoding=… / --encoding") from exc
+        except Exception as exc:  # noqa: BLE001 - GDAL errors come in many classes
+            raise InputError(f"cannot read: {_gdal_message(exc)}", src.shown) from exc
 
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError("has no geometry column (a plain table?)", src.shown)
     if len(gdf) == 0:
         if not allow_empty:
             raise InputError("layer has no features", src.shown)
-    fids = list(gdf.index)
+    if src.kind == "table" and "row" in gdf.columns:
+        fids = list(gdf["row"])
+    elif src.kind in _OWN_READERS:
+        fids = list(range(1, len(gdf) + 1))
+    else:
+        fids = list(gdf.index)
     gdf = gdf.reset_index(drop=True)
-    labels = feature_labels(gdf, fids)
+    labels = feature_labels(gdf, fids, word)
     if len(gdf):
         xy, owner = shapely.get_coordinates(gdf.geometry.values, return_index=True)
         bad = ~np.isfinite(xy).all(axis=1)

@@ -26,7 +26,7 @@ import shapely
 from rasterio import features
 from scipy import ndimage
 
-from . import settings
+from . import landuse, settings
 from .errors import InputError
 from .load import make_valid_same_dimension
 from .raster import Grid
@@ -36,8 +36,6 @@ from .zonal import zonal_stats
 SLOPE_GRADES = ((1, "Ⅰ级 ≤2°", 2.0), (2, "Ⅱ级 2°–6°", 6.0), (3, "Ⅲ级 6°–15°", 15.0),
                 (4, "Ⅳ级 15°–25°", 25.0), (5, "Ⅴ级 >25°", 90.0))
 GRADE_BREAKS = (2.0, 6.0, 15.0, 25.0)
-#: 三调 DLBM codes of cropland: 水田, 水浇地, 旱地 (GB/T 21010-2017 and the 三调 工作分类).
-CROPLAND_DLBM = ("0101", "0102", "0103")
 #: 坝区: contiguous flat land of at least 500 亩. The 500 亩 is Guizhou's own threshold
 #: ("500亩以上坝区", the province's 坝区农业产业结构调整; 1,641 such 坝区 were counted).
 #: No published slope limit was found: 6° (the upper bound of grades Ⅰ–Ⅱ, land that needs no
@@ -217,12 +215,12 @@ def cropland_layer(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, str]:
     polys = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
     if len(polys) == 0:
         raise InputError("the cropland layer holds no polygons", source)
-    field = next((c for c in polys.columns if str(c).upper() == "DLBM"), None)
+    field = landuse.code_field(polys)
     if field is not None:
-        codes = polys[field].astype(str).str.strip()
-        crop = polys[codes.str[:4].isin(CROPLAND_DLBM)]
+        crop = polys[landuse.describe(polys[field])["is_cropland"].to_numpy()]
+        codes = "/".join(landuse.cropland_codes())
         if len(crop) == 0:
-            raise InputError(f"no parcel has {field} 0101/0102/0103 (cropland)", source)
+            raise InputError(f"no parcel has {field} {codes} (cropland)", source)
         return crop, f"cropland: {len(crop)} of {len(polys)} parcels with {field} in 0101 水田, 0102 水浇地, 0103 旱地"
     n = len(polys)
     return polys, f"cropland: all {n} polygon{'s' if n != 1 else ''} of the layer (no DLBM field)"
