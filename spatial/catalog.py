@@ -20,7 +20,7 @@ import pyogrio
 
 from . import filegdb, landuse, settings
 from .errors import InputError, Notes
-from .load import VECTOR_SUFFIXES, check_fields, open_source, read
+from .load import VECTOR_SUFFIXES, check_fields, open_source, read, read_named
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".hgt", ".zip", ".img", ".vrt")
 
@@ -316,7 +316,7 @@ class Catalog:
         one), else this catalog's layer of that id or name."""
         path = Path(source)
         if path.exists() or path.suffix.lower() in VECTOR_SUFFIXES:
-            return read(path, layer=layer)
+            return read_named(path, layer=layer)
         return self.load(str(source))
 
     def load_optional(self, layer_id: str) -> gpd.GeoDataFrame | None:

@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr naming file, feature and 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
 import warnings
@@ -64,7 +65,33 @@ def _catalog(ctx) -> catmod.Catalog:
         raise BadInput(exc.line) from exc
 
 
-RESULT_SUFFIXES = (".gpkg", ".xlsx", ".csv", ".zip", ".geojson")
+RESULT_SUFFIXES = (".gpkg", ".gdb", ".xlsx", ".csv", ".zip", ".geojson")
+
+X_AXIS_HELP = ("Tables in metres: X holds northings (north, the surveying convention) or eastings "
+               "(east); default: decided from the numbers.")
+GEOMETRY_HELP = ("Tables: points, or polygons (界址点 rings; township areas for a township column); "
+                 "default: polygons for 界址点 tables, else points.")
+
+
+def input_options(prefix: str = ""):
+    """Options for the files a command reads (not catalog layers): coordinate system, Chinese
+    web offsets, table axes and geometry. ``prefix`` ("source-") keeps them apart from a
+    command's own output options."""
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, in_crs=None, in_coords=None, x_axis=None, in_geometry=None, **kwargs):
+            with load.file_options(crs=in_crs, coords=in_coords, x_axis=x_axis, geometry=in_geometry):
+                return f(*args, **kwargs)
+        wrapper = click.option(f"--{prefix}geometry", "in_geometry", type=click.Choice(["point", "polygon"]),
+                               help=GEOMETRY_HELP)(wrapper)
+        wrapper = click.option("--x-axis", "x_axis", type=click.Choice(["north", "east"]), help=X_AXIS_HELP)(wrapper)
+        wrapper = click.option(f"--{prefix}coords", "in_coords", type=click.Choice(["gcj02", "bd09"]),
+                               help="Files named here are in GCJ-02 (AMap, Tencent, 奥维) or BD-09 (Baidu).")(wrapper)
+        wrapper = click.option(f"--{prefix}crs", "in_crs", metavar="CRS",
+                               help="Coordinate system of files that carry none (DXF, tables in metres), "
+                                    "e.g. 4523.")(wrapper)
+        return wrapper
+    return deco
 
 
 def _precheck_out(out: Path | None, overwrite: bool) -> None:
@@ -87,7 +114,7 @@ def _write_tables(out: Path, tables: dict, overwrite: bool, csv_key: str | None 
     except OSError as exc:
         raise BadInput(f"{out.parent}: cannot create the output folder: {exc.strerror}") from exc
     try:
-        if fmt == "gpkg":
+        if fmt in ("gpkg", "gdb"):
             written = export.write(tables, out, overwrite=overwrite)
         elif fmt == "xlsx":
             named = {(sheet_names or {}).get(k, k): v for k, v in tables.items()}
@@ -96,7 +123,7 @@ def _write_tables(out: Path, tables: dict, overwrite: bool, csv_key: str | None 
             written = export.write(tables[csv_key or next(iter(tables))], out, fmt, overwrite=overwrite,
                                    headers="raw")
         else:
-            raise InputError("write results as .gpkg, .xlsx, .csv, .zip (shapefile) or .geojson", out)
+            raise InputError("write results as .gpkg, .gdb, .xlsx, .csv, .zip (shapefile) or .geojson", out)
     except InputError as exc:
         raise BadInput(exc.line) from exc
     click.echo(f"wrote {written}")
@@ -249,13 +276,16 @@ def _validate_raster(entry) -> tuple[bool, list[str]]:
 
 @layers.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--layer", help="GeoPackage layer, or shapefile inside a folder/zip.")
-@click.option("--crs", help="Coordinate system when the file has none, e.g. 4544.")
+@click.option("--layer", help="Which part of the file: GeoPackage/GDB layer, shapefile in a folder/zip, "
+                               "KML folder, sheet, or DXF polygons/lines/points or CAD layer.")
+@click.option("--crs", help="Coordinate system when the file has none (DXF, tables in metres), e.g. 4523.")
 @click.option("--coords", type=click.Choice(["gcj02", "bd09"]), help="Data is in GCJ-02 / BD-09.")
-@click.option("--encoding", help="Text encoding of a shapefile (default: .cpg or detected).")
+@click.option("--encoding", help="Text encoding of a shapefile or CSV (default: .cpg or detected).")
 @click.option("--swap-xy", is_flag=True, help="The file stores latitude before longitude.")
+@click.option("--x-axis", type=click.Choice(["north", "east"]), help=X_AXIS_HELP)
+@click.option("--geometry", type=click.Choice(["point", "polygon"]), help=GEOMETRY_HELP)
 @click.pass_context
-def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
+def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy, x_axis, geometry):
     """Check files or catalog layers by id (with no PATH, every catalog layer); report each problem.
 
     Exit code 2 when any file cannot be loaded or needed repair (invalid geometry, wrong
@@ -273,7 +303,8 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
                                    else _validate_one(entry.id, lambda e=entry: cat.load(e.id)))
                     continue
             results.append(_validate_one(path, lambda p=path: read(
-                p, layer=layer, coords=coords, crs=crs, encoding=encoding, swap_xy=swap_xy)))
+                p, layer=layer, coords=coords, crs=crs, encoding=encoding, swap_xy=swap_xy,
+                x_axis=x_axis, geometry=geometry)))
     else:
         cat = _catalog(ctx)
         entries = list(cat.entries.values())
@@ -302,22 +333,20 @@ def layers_validate(ctx, paths, layer, crs, coords, encoding, swap_xy):
 
 
 def _read_any(ctx, cat, source: str, layer: str | None):
-    """A catalog layer by id, or a file: geodata via spatial.read, tables via pandas."""
+    """A catalog layer by id, or a file: geodata via spatial.read, and tables too when they
+    locate their rows (coordinates, 界址点, townships); other tables as plain tables."""
     path = Path(source)
-    if path.suffix.lower() in (".csv", ".xlsx"):
+    if path.suffix.lower() in load.TABLE_SUFFIXES:
+        from . import tables
         if not path.exists():
             raise InputError("no such file", path)
-        try:
-            if path.suffix.lower() == ".xlsx":
-                return path.stem, pd.read_excel(path, sheet_name=layer or 0)
-            try:
-                return path.stem, pd.read_csv(path, encoding="utf-8-sig")
-            except UnicodeDecodeError:
-                return path.stem, pd.read_csv(path, encoding="gb18030")   # saved by Excel as GBK
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the table: {str(exc).splitlines()[0]}", path) from exc
+        sheets = tables.list_sheets(path)
+        located = [sh for sh in ([layer] if layer else sheets)
+                   if tables.find_location_columns(tables.read_frame(path, sh)[0]) is not None]
+        if not located:
+            return path.stem, tables.read_frame(path, layer or sheets[0])[0]
     if path.suffix and (path.exists() or path.suffix.lower() in load.VECTOR_SUFFIXES):
-        return (layer or path.stem), read(path, layer=layer)
+        return (layer or path.stem), load.read_named(path, layer=layer)
     entry = cat.get(source)
     return entry.id, cat.load(entry.id)
 
@@ -337,13 +366,18 @@ def _read_any(ctx, cat, source: str, layer: str | None):
 @click.option("--layer", help="Layer of a GeoPackage source (or sheet of an XLSX source).")
 @click.option("--headers", type=click.Choice(["zh", "raw"]), default="zh", show_default=True,
               help="Chinese column headers in CSV/XLSX, or the field names unchanged.")
+@click.option("--coords", "out_coords", type=click.Choice(["wgs84", "gcj02"]), default="wgs84",
+              show_default=True, help="KML/KMZ: WGS84 (Google Earth), or GCJ-02 for 奥维/AMap users.")
+@input_options("source-")
 @click.pass_context
-def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, layer, headers):
-    """Export layers or analysis results for the county GIS (SHP zip, GPKG, GeoJSON, CSV, XLSX).
+def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, layer, headers, out_coords):
+    """Export layers or analysis results for the county GIS (SHP zip, GPKG, File Geodatabase,
+    GeoJSON, KML/KMZ, CSV, XLSX).
 
-    LAYER_OR_RESULT is a catalog id (townships, parks …) or a file written by an analysis.
-    GeoPackage and XLSX take several sources into one file; shapefile, GeoJSON and CSV
-    write one file per source.
+    LAYER_OR_RESULT is a catalog id (townships, parks …) or a file: an analysis result, or any
+    file the toolkit reads (GDB, KML, DXF, a table with coordinates …). GeoPackage, GDB,
+    KML/KMZ and XLSX take several sources into one file; shapefile, GeoJSON and CSV write one
+    file per source.
     """
     cat = _catalog(ctx)
     if all_layers:
@@ -379,7 +413,7 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"{folder}: cannot create the output folder: {exc.strerror}") from exc
-    if fmt in ("gpkg", "xlsx"):
+    if fmt in export.MULTI_LAYER:
         jobs = [(frames, out if to_file else folder / f"{next(iter(frames))}{ext}")]
     elif to_file and len(frames) == 1:
         jobs = [(next(iter(frames.values())), out)]
@@ -392,11 +426,13 @@ def export_cmd(ctx, sources, all_layers, fmt, crs, encoding, out, overwrite, lay
     for data, target in jobs:
         try:
             written = export.write(data, target, fmt, crs=crs, encoding=encoding,
-                                   overwrite=overwrite, headers=headers)
+                                   overwrite=overwrite, headers=headers, coords=out_coords)
         except InputError as exc:
             raise BadInput(exc.line) from exc
         count = sum(len(d) for d in data.values()) if isinstance(data, dict) else len(data)
-        click.echo(f"wrote {written} ({count} records, EPSG:{export.export_crs(crs).to_epsg()}"
+        system = (("GCJ-02" if out_coords == "gcj02" else "WGS84") if fmt in ("kml", "kmz")
+                  else f"EPSG:{export.export_crs(crs).to_epsg()}")
+        click.echo(f"wrote {written} ({count} records, {system}"
                    + (f", {encoding.upper()}" if fmt in ("shp", "csv") else "") + ")")
 
 
@@ -594,6 +630,7 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
 @click.option("--fill-voids", is_flag=True, help="Interpolate voids in the DEM.")
 @click.option("--resolution", type=float, help="DEM cell size in metres (default: the DEM's own).")
 @click.option("--cropland", help="Cropland layer or file for the terrain map's >25° cropland (default: basic_farmland).")
+@input_options()
 @click.pass_context
 def map_cmd(ctx, themes, out, basemap, tianditu_key, dem, allow_partial, fill_voids, resolution, cropland):
     """Write interactive maps: overview, access, coverage, agriculture, sanqu (三区三线), terrain, and index.html.
@@ -638,6 +675,7 @@ CHECKABLE = ("parks", "roads", "expressways", "interchanges", "reservoirs", "hea
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), help="Rules table (CSV) to use instead of the default.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write results: .gpkg (layer 'conflicts'), .csv or .xlsx.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@input_options()
 @click.pass_context
 def check_sanqu(ctx, layer_list, rules_file, out, overwrite):
     """Check features against 生态保护红线, 永久基本农田 and 城镇开发边界 (三区三线)."""
@@ -690,6 +728,7 @@ def zones():
 @click.option("--township-field", default="township", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Write the tables: .xlsx or .csv.")
 @click.option("--overwrite", is_flag=True)
+@input_options()
 @click.pass_context
 def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
     """刺梨/茶叶/蔬菜 area by township (亩, 万亩) against 50/30/20 万亩; livestock against 211 targets."""
@@ -697,7 +736,7 @@ def zones_summary(ctx, plots, crop_field, township_field, out, overwrite):
     from . import overlay
     cat = _catalog(ctx)
     try:
-        source = read(plots) if plots else cat.load_optional("agri_zones")
+        source = load.read_named(plots) if plots else cat.load_optional("agri_zones")
         towns = cat.load_optional("township_areas")
         tables = {}
         if source is not None:
@@ -740,6 +779,7 @@ def coverage():
 @click.option("--dissolve", is_flag=True, help="Merge overlapping buffers into one area.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (.gpkg, .zip, .geojson, .csv, .xlsx).")
 @click.option("--overwrite", is_flag=True)
+@input_options()
 @click.pass_context
 def coverage_buffer(ctx, layer, distance, dissolve, out, overwrite):
     """Buffer a layer (catalog id or file) by a distance, measured in EPSG:4544."""
@@ -763,6 +803,7 @@ def coverage_buffer(ctx, layer, distance, dissolve, out, overwrite):
 @click.option("--second", "second", required=True, help="Reach of the second-level zone (二级保护区) beyond the first, e.g. 2000m.")
 @click.option("--out", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True)
+@input_options()
 @click.pass_context
 def coverage_protection(ctx, layer, first, second, out, overwrite):
     """Drinking-water source protection zones as rings around the sources.
@@ -798,6 +839,7 @@ def coverage_protection(ctx, layer, first, second, out, overwrite):
 @click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write results (.gpkg or .xlsx).")
 @click.option("--overwrite", is_flag=True)
+@input_options()
 @click.pass_context
 def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k, candidates, speeds_file,
                     out, overwrite):

@@ -32,6 +32,7 @@ base = _Base()
 
 
 def _dem_options(f):
+    f = base.input_options()(f)
     f = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")(f)
     f = click.option("--resolution", type=click.FloatRange(min=1.0, max=5000.0),
                      help="Cell size in metres, 1–5000 (default: the DEM's own).")(f)
@@ -343,6 +344,7 @@ def terrain_bands(ctx, dem, area, allow_partial, fill_voids, resolution, overwri
 @click.option("--allow-partial", is_flag=True, help="Go on when the raster covers less than 95 % of the zones.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the table: .xlsx, .csv or .gpkg.")
 @click.option("--overwrite", is_flag=True)
+@base.input_options()
 @click.pass_context
 def terrain_zonal(ctx, raster_path, band, zones_src, zones_layer, classes, percentiles, area, allow_partial,
                   out, overwrite):

@@ -413,7 +413,8 @@ def _write_gdb(frames: dict, path: Path, overwrite: bool) -> Path:
         raise InputError("already exists; pass overwrite=True (--overwrite) to replace it", path)
     if path.exists() and not filegdb.is_gdb_folder(path):
         raise InputError("exists and is not a File Geodatabase; refusing to replace it", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise InputError("folder does not exist", path.parent)
     work = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", dir=path.parent))
     try:
         tmp = work / path.name

@@ -10,6 +10,8 @@ in ``gdf.attrs["notes"]`` and emitted as an :class:`spatial.errors.InputWarning`
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -27,8 +29,8 @@ from .errors import InputError, Notes
 
 VECTOR_SUFFIXES = (".shp", ".zip", ".gpkg", ".geojson", ".json", ".gdb", ".kml", ".kmz", ".dxf",
                    ".tab", ".mif", ".csv", ".xlsx", ".xlsm", ".xls")
-#: Tables read as layers (coordinate columns, 界址点, township names); .txt only when named.
-TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
+#: Tables read as layers (coordinate columns, 界址点, township names).
+TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
 #: Formats a folder is searched for first: a folder of shapefiles with a CSV of notes beside
 #: them still opens its shapefile.
 _PRIMARY_SUFFIXES = (".shp", ".gpkg", ".gdb")
@@ -446,6 +448,30 @@ def _report_duplicate_ids(gdf, notes: Notes, id_field: str | None):
 
 
 # --------------------------------------------------------------------------- read
+_FILE_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("file_options", default={})
+FILE_OPTION_NAMES = ("crs", "coords", "x_axis", "geometry", "encoding")
+
+
+@contextlib.contextmanager
+def file_options(**options):
+    """Within the block, files the user names (not catalog layers) are read with these
+    :func:`read` options unless a call gives its own: how the command line's ``--crs``,
+    ``--coords``, ``--x-axis`` and ``--geometry`` reach every file a command opens."""
+    unknown = set(options) - set(FILE_OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown read options {sorted(unknown)}")
+    token = _FILE_OPTIONS.set({k: v for k, v in options.items() if v is not None})
+    try:
+        yield
+    finally:
+        _FILE_OPTIONS.reset(token)
+
+
+def read_named(path, layer: str | None = None, **kwargs) -> gpd.GeoDataFrame:
+    """:func:`read` of a file the user named, with the options of :func:`file_options`."""
+    return read(path, layer=layer, **{**_FILE_OPTIONS.get(), **kwargs})
+
+
 def _read_kml(src: Source, **_):
     from . import kml
     return kml.read_kml(src.gdal_path, src.layer)

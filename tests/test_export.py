@@ -239,8 +239,8 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, layer, monk
 def test_unsupported_crs_and_format_and_paths(tmp_path, layer):
     with pytest.raises(InputError, match="unsupported coordinate system '3857'"):
         export.write(layer, tmp_path / "t.zip", crs="3857")
-    with pytest.raises(InputError, match="unknown format 'kml'"):
-        export.write(layer, tmp_path / "t.kml", format="kml")
+    with pytest.raises(InputError, match="unknown format 'dwg'"):
+        export.write(layer, tmp_path / "t.dwg", format="dwg")
     with pytest.raises(InputError, match="folder does not exist"):
         export.write(layer, tmp_path / "no" / "t.gpkg")
     with pytest.raises(InputError, match="unsupported encoding 'latin-1'"):
