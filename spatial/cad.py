@@ -136,7 +136,7 @@ def contents(path: Path) -> tuple[gpd.GeoDataFrame, list[str]]:
     gdf = _read_entities(path, enc)
     notes = [f"text encoding: {how}"] if enc != "UTF-8" or "header" in how else []
     if "PaperSpace" in gdf.columns:
-        paper = gdf["PaperSpace"].fillna(False).astype(bool)
+        paper = gdf["PaperSpace"].fillna(0).astype(bool)
         if paper.any():
             notes.append(f"{int(paper.sum())} paper-space entities (layout sheets) left out")
             gdf = gdf[~paper]
