@@ -630,9 +630,13 @@ def _print_access(rows, kpi, changes, minutes, scenarios):
 @click.option("--fill-voids", is_flag=True, help="Interpolate voids in the DEM.")
 @click.option("--resolution", type=float, help="DEM cell size in metres (default: the DEM's own).")
 @click.option("--cropland", help="Cropland layer or file for the terrain map's >25° cropland (default: basic_farmland).")
+@click.option("--add", "add_files", multiple=True, metavar="FILE",
+              help="Draw your own file (KML from 奥维, a GDB layer, a table with coordinates …) on the "
+                   "overview map, its fields in the popup (repeatable; FILE|LAYER picks a layer).")
 @input_options()
 @click.pass_context
-def map_cmd(ctx, themes, out, basemap, tianditu_key, dem, allow_partial, fill_voids, resolution, cropland):
+def map_cmd(ctx, themes, out, basemap, tianditu_key, dem, allow_partial, fill_voids, resolution, cropland,
+            add_files):
     """Write interactive maps: overview, access, coverage, agriculture, sanqu (三区三线), terrain, and index.html.
 
     With no THEME all themes are drawn whose layers exist. Maps open offline from file://.
@@ -646,11 +650,21 @@ def map_cmd(ctx, themes, out, basemap, tianditu_key, dem, allow_partial, fill_vo
         for line in grid.notes:
             click.echo(line)
     crop = None
-    if cropland:
-        crop = _catalog(ctx).layer_or_file(cropland)
+    extra = {}
     try:
+        if cropland:
+            crop = _catalog(ctx).layer_or_file(cropland)
+        for spec in add_files:
+            path, _, sub = spec.partition("|")
+            gdf = load.read_named(path, layer=sub or None)
+            extra[f"{Path(path).stem}{'|' + sub if sub else ''}"] = gdf
+            for note in gdf.attrs.get("notes", []):
+                click.echo(f"{note.level}: {note.line}", err=True)
+        if extra and themes and "overview" not in themes:
+            raise InputError("--add draws on the overview map; add the theme overview")
         written, skipped = maps.write_maps(themes or None, out, layers=ctx.obj["layers"],
-                                           basemap=basemap, tianditu_key=tianditu_key, dem=grid, cropland=crop)
+                                           basemap=basemap, tianditu_key=tianditu_key, dem=grid, cropland=crop,
+                                           extra=extra)
     except InputError as exc:
         raise BadInput(exc.line) from exc
     for path in written:

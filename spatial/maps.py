@@ -415,10 +415,23 @@ def _add_context(b: MapBuilder, L: dict, show_roads: bool = True, areas_clickabl
                   {"color": "#ffffff", "outline": "#00441b", "label": "规划出入口（虚线环）"}]})
 
 
-def overview_map(cat: Catalog, basemap="none", tianditu_key=None):
+def add_user_layers(b: "MapBuilder", extra: dict | None) -> None:
+    """The planner's own files (``qxg map --add``) on top, every field in the popup as text."""
+    colours = ("#e6550d", "#31a354", "#756bb1", "#636363", "#3182bd")
+    for i, (name, gdf) in enumerate((extra or {}).items()):
+        colour = colours[i % len(colours)]
+        fields = [c for c in gdf.columns if c != gdf.geometry.name and not str(c).startswith("_")][:12]
+        area = {"color": colour, "fillColor": colour, "fillOpacity": 0.25, "weight": 2}
+        b.add(gdf, name, fields=fields, tooltip=fields[:1],
+              style_fn=lambda r, c=colour, a=area: point_style(c, 6) if r.geometry is not None
+              and r.geometry.geom_type in ("Point", "MultiPoint") else a,
+              legend={"title": "添加的图层", "items": [{"color": colour, "label": name}]})
+
+
+def overview_map(cat: Catalog, basemap="none", tianditu_key=None, extra: dict | None = None):
     L = _load_some(cat, ["boundary", "township_areas", "roads", "expressways", "interchanges",
                          "reservoirs", "parks", "townships"])
-    if not L:
+    if not L and not extra:
         return None
     b = MapBuilder("七星关区 总览", "行政区、交通、园区与水库", _bounds(L), basemap, tianditu_key)
     def seats(b):
@@ -442,6 +455,7 @@ def overview_map(cat: Catalog, basemap="none", tianditu_key=None):
               legend={"title": "水库", "items": [{"kind": "dot", "color": "#2171b5", "label": "现状水库"},
                                                 {"kind": "dot", "color": "#ffffff", "outline": "#2171b5",
                                                  "label": "规划水库（空心）"}]})
+    add_user_layers(b, extra)
     return b.finish()
 
 
@@ -628,8 +642,10 @@ THEMES = {"overview": ("总览", overview_map, "区界、乡镇、公路、高�
 
 
 def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None, dem=None,
-               cropland=None):
+               cropland=None, extra: dict | None = None):
     """Write the themed maps and an ``index.html`` linking them.
+
+    ``extra`` (name → GeoDataFrame) draws the planner's own layers on the overview map.
 
     ``dem`` (a :class:`spatial.raster.Grid`) draws the terrain theme and puts its hillshade
     under every other map. Returns ``(written, skipped)``: paths, and ``{theme: reason}``
@@ -657,7 +673,8 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
                 continue
             m = maps_terrain.terrain_map(cat, dem, basemap=basemap, tianditu_key=tianditu_key, cropland=cropland)
         else:
-            m = fn(cat, basemap=basemap, tianditu_key=tianditu_key)
+            kwargs = {"extra": extra} if theme == "overview" and extra else {}
+            m = fn(cat, basemap=basemap, tianditu_key=tianditu_key, **kwargs)
             if m is not None and shade is not None:
                 maps_terrain.add_hillshade(m, dem, shade=shade)
         if m is None:
