@@ -61,18 +61,21 @@ def test_every_feature_lies_inside_the_district(layer_id, boundary):
     assert inside.all(), list(gdf.loc[~inside.values, "name"])
 
 
-@pytest.mark.parametrize("fmt", ["shp", "gpkg", "geojson", "csv", "xlsx"])
+@pytest.mark.parametrize("fmt", ["shp", "gpkg", "gdb", "geojson", "kmz", "csv", "xlsx"])
 def test_every_bundled_layer_exports_in_every_format(tmp_path, fmt):
     import pyogrio
     from spatial import export
     for layer_id in PRESENT:
         gdf = BUNDLED.load(layer_id)
-        crs = 4490 if fmt == "geojson" else 4544
+        crs = 4490 if fmt in ("geojson", "kmz") else 4544
         out = export.write(gdf, tmp_path / f"{layer_id}.{export.FORMATS[fmt].lstrip('.')}", fmt, crs=crs)
         if fmt == "shp":
             back = pyogrio.read_dataframe(f"/vsizip/{out}/{layer_id}.shp")
-        elif fmt in ("gpkg", "geojson"):
+        elif fmt in ("gpkg", "geojson", "gdb"):
             back = pyogrio.read_dataframe(out)
+        elif fmt == "kmz":
+            from spatial import kml
+            back = kml.read_kml(out)[0]
         elif fmt == "csv":
             import pandas as pd
             back = pd.read_csv(out, encoding="utf-8-sig")
