@@ -291,7 +291,7 @@ def _select(rows, layer, path):
         return rows
     key = layer.strip().strip("/")
     folders = list(dict.fromkeys(f for f, _ in rows))
-    if key in folders:
+    if key in folders or any(f.startswith(key + "/") for f in folders):
         return [r for r in rows if r[0] == key or r[0].startswith(key + "/")]
     last = [f for f in folders if f.rsplit("/", 1)[-1] == key]
     if len(last) == 1:
@@ -331,7 +331,8 @@ def read_kml(path, layer: str | None = None) -> tuple[gpd.GeoDataFrame, list[str
     for col in extra_cols:
         values = df[col].replace("", None)
         numbers = pd.to_numeric(values, errors="coerce")
-        if values.notna().any() and numbers.notna().sum() == values.notna().sum():
+        codes = values.dropna().astype(str).str.match(r"^0\d").any()     # '0101' stays a code
+        if values.notna().any() and not codes and numbers.notna().sum() == values.notna().sum():
             df[col] = numbers
     if flags["z"]:
         notes.append("altitudes dropped (3D coordinates)")
