@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -569,6 +569,9 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
     if src.kind in _OWN_READERS:
         gdf, found = _OWN_READERS[src.kind](src, crs=crs, geometry=geometry, x_axis=x_axis,
                                             encoding=encoding)
+        if gdf.attrs.get("shown"):           # the sheet the table reader chose
+            src = replace(src, shown=gdf.attrs.pop("shown"))
+            notes.file = src.shown
         for text in found:
             notes.add("warning", text)
         word = {"table": "row", "kml": "placemark"}.get(src.kind, word)

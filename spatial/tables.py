@@ -236,16 +236,24 @@ def _numbers(values: pd.Series, col: str, shown: str, degrees: bool) -> np.ndarr
     empty = s.eq("") | s.str.lower().isin(("nan", "none"))
     out = np.array(pd.to_numeric(s.where(~empty), errors="coerce"), dtype=float)
     bad = np.flatnonzero(np.isnan(out) & ~empty.to_numpy())
-    for pos in bad:
-        text = s.iloc[pos]
-        if not degrees:
-            raise InputError(f"row {values.index[pos]}, {col}: {text!r} is not a number", shown)
-        try:
-            value = parse_degrees(text)
-        except ValueError:
-            raise InputError(f"row {values.index[pos]}, {col}: cannot read {text!r} as degrees "
-                             f"(decimal or degrees-minutes-seconds such as 105°17′24.5″)", shown) from None
-        out[pos] = value
+    if not len(bad):
+        return out
+    if not degrees:
+        pos = bad[0]
+        raise InputError(f"row {values.index[pos]}, {col}: {s.iloc[pos]!r} is not a number", shown)
+    parts = s.iloc[bad].str.extract(_DMS)
+    d = parts["d"].astype(float).to_numpy()
+    m = parts["m"].astype(float).fillna(0).to_numpy()
+    sec = parts["s"].astype(float).fillna(0).to_numpy()
+    decimal_minutes_with_seconds = parts["s"].notna().to_numpy() & parts["m"].fillna("").str.contains(".", regex=False).to_numpy()
+    wrong = np.isnan(d) | (m >= 60) | (sec >= 60) | decimal_minutes_with_seconds
+    if wrong.any():
+        pos = bad[np.flatnonzero(wrong)[0]]
+        raise InputError(f"row {values.index[pos]}, {col}: cannot read {s.iloc[pos]!r} as degrees "
+                         f"(decimal or degrees-minutes-seconds such as 105°17′24.5″)", shown)
+    value = d + m / 60 + sec / 3600
+    hemi = parts["h1"].fillna(parts["h2"]).fillna("").str.upper()
+    out[bad] = np.where(hemi.isin(["S", "W", "西经", "南纬"]).to_numpy(), -value, value)
     return out
 
 
@@ -479,13 +487,20 @@ def _join_townships(df, col, shown, notes, places, geometry):
 
 
 # --------------------------------------------------------------------------- public
+def _locates(path: Path, sheet: str, encoding) -> bool:
+    try:
+        return find_location_columns(read_frame(path, sheet, encoding)[0]) is not None
+    except InputError:          # an empty sheet, a sheet of notes
+        return False
+
+
 def _choose_sheet(path: Path, layer: str | None, encoding):
     if path.suffix.lower() == ".csv" or layer is not None:
         return layer if path.suffix.lower() != ".csv" else None
     sheets = list_sheets(path)
     if len(sheets) == 1:
         return sheets[0]
-    located = [s for s in sheets if find_location_columns(read_frame(path, s, encoding)[0]) is not None]
+    located = [s for s in sheets if _locates(path, s, encoding)]
     if len(located) == 1:
         return located[0]
     if not located:
@@ -546,7 +561,8 @@ def read_table(path, layer: str | None = None, *, crs=None, geometry: str | None
             frame, geoms = _boundary_polygons(df, east, north, shown, notes)
         else:
             ok = ~(np.isnan(east) | np.isnan(north))
-            geoms = [shapely.Point(e, n) if k else None for e, n, k in zip(east, north, ok)]
+            geoms = np.full(len(east), None, dtype=object)
+            geoms[ok] = shapely.points(east[ok], north[ok])
             frame = df.copy()
             if (~ok).any():
                 notes.append(f"rows without coordinates: {', '.join(str(r) for r in df.index[~ok][:10])}"
@@ -555,6 +571,7 @@ def read_table(path, layer: str | None = None, *, crs=None, geometry: str | None
     if "row" not in frame.columns and "first_row" not in frame.columns:
         frame.insert(0, "row", frame.index.to_numpy())
     frame = frame.reset_index(drop=True)
+    frame.attrs["shown"] = shown
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=out_crs), crs=out_crs), notes
 
 
