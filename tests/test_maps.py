@@ -247,3 +247,37 @@ def test_terrain_map_renders_in_chromium(browser, tmp_path, monkeypatch):
             assert "Ⅴ级 >25°" in legend and "坝区候选" in legend
         assert _png_colors(shot) > 20
         page.close()
+
+
+def test_kml_description_with_script_shows_as_text_in_the_popup(browser, tmp_path, monkeypatch):
+    """A KML whose description hides markup: the toolkit keeps its text, the map shows it as text."""
+    from click.testing import CliRunner
+    from spatial.cli import cli
+    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
+    kml_path = tmp_path / "外业.kml"
+    kml_path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        "<Placemark><name>可疑地块</name><description><![CDATA[<p>&lt;img src=x onerror=alert(3)&gt;</p>"
+        "<script>alert(4)</script>]]></description><Point><coordinates>105.29,27.30</coordinates></Point>"
+        "</Placemark></Document></kml>", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["map", "overview", "--add", str(kml_path), "--out", str(tmp_path / "maps")])
+    assert res.exit_code == 0, res.output
+    page, log = _open(browser, tmp_path / "maps" / "overview.html")
+    text = page.evaluate("""() => {
+        let found = null;
+        for (const k of Object.keys(window)) {
+            const v = window[k];
+            if (v && v.eachLayer && v.getLayers && !v._container) {
+                v.eachLayer(l => { if (l.feature && l.feature.properties.name === '可疑地块') {
+                    l.openPopup(); found = document.querySelector('.leaflet-popup-content').innerText; } });
+            }
+        }
+        return found;
+    }""")
+    assert text is not None and "<img src=x onerror=alert(3)>" in text
+    assert "alert(4)" not in text
+    assert page.locator(".leaflet-popup-content script, .leaflet-popup-content img").count() == 0
+    overlays = {o.strip() for o in page.locator(".leaflet-control-layers-overlays label").all_inner_texts()}
+    assert "外业" in overlays
+    assert log["dialogs"] == [] and log["errors"] == [] and log["external"] == []
+    page.close()
