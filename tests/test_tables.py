@@ -243,3 +243,13 @@ def test_large_dms_table_reads(tmp_path):
     gdf, _ = tables.read_table(p)
     assert len(gdf) == n
     assert np.allclose(gdf.geometry.x, lon, atol=1e-6)
+
+
+def test_broken_xls_and_empty_workbook(tmp_path):
+    xls = tmp_path / "旧表.xls"
+    xls.write_bytes(b"this is not an Excel 97-2003 file")
+    with pytest.raises(InputError, match="cannot read as an Excel 97–2003 workbook"):
+        read(xls)
+    empty = _xlsx(tmp_path / "空.xlsx", [], extra_sheet=False)
+    with pytest.raises(InputError, match="the table is empty"):
+        read(empty)
