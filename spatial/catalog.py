@@ -20,7 +20,7 @@ import pyogrio
 
 from . import filegdb, landuse, settings
 from .errors import InputError, Notes
-from .load import VECTOR_SUFFIXES, check_fields, open_source, read, read_named
+from .load import VECTOR_SUFFIXES, check_fields, data_files, open_source, read, read_named
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".hgt", ".zip", ".img", ".vrt")
 
@@ -170,26 +170,11 @@ def _names_in_file(path: Path) -> list[tuple[str, str | None]]:
     return [(path.stem, None)]
 
 
-def _data_files(folder: Path) -> list[Path]:
-    """Data files and geodatabase folders under ``folder`` (not the files inside a .gdb)."""
-    out = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).parts
-        if any(part.lower().endswith(".gdb") for part in rel[:-1]):
-            continue
-        if p.is_dir():
-            if filegdb.is_gdb_folder(p):
-                out.append(p)
-        elif p.suffix.lower() in VECTOR_SUFFIXES and p.name != CATALOG_NAME:
-            out.append(p)
-    return out
-
-
 def _scan_folder(folder: Path, bundled: dict[str, LayerEntry]):
     """Match the data files of a planner's folder to layer ids."""
     found: dict[str, LayerEntry] = {}
     clashes: dict[str, list[str]] = {}
-    for path in _data_files(folder):
+    for path in data_files(folder):
         for name, layer in _names_in_file(path):
             for entry in bundled.values():
                 if not entry.matches(name):

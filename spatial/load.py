@@ -109,17 +109,23 @@ def _gdb_source(shown_path, gdal_path: str, layer: str | None, has_file) -> Sour
     return Source(f"{shown_path}|{chosen.shown}", gdal_path, chosen.name, "filegdb")
 
 
-def _folder_candidates(p: Path) -> list[str]:
-    """Data files (and .gdb folders) inside a folder, relative to it, in name order."""
+def data_files(folder: Path) -> list[Path]:
+    """Data files and geodatabase folders under ``folder`` (not the files inside a .gdb), in
+    name order."""
     found = []
-    for x in sorted(p.rglob("*")):
-        if any(part.lower().endswith(".gdb") for part in x.relative_to(p).parts[:-1]):
-            continue                       # the inside of a geodatabase
+    for x in sorted(folder.rglob("*")):
+        if any(part.lower().endswith(".gdb") for part in x.relative_to(folder).parts[:-1]):
+            continue
         if x.is_dir() and filegdb.is_gdb_folder(x):
-            found.append(str(x.relative_to(p)))
-        elif x.is_file() and x.suffix.lower() in VECTOR_SUFFIXES and x.suffix.lower() not in (".zip", ".json"):
-            found.append(str(x.relative_to(p)))
+            found.append(x)
+        elif x.is_file() and x.suffix.lower() in VECTOR_SUFFIXES:
+            found.append(x)
     return found
+
+
+def _folder_candidates(p: Path) -> list[str]:
+    """What a folder given to :func:`read` may hold (zips and .json left out), relative to it."""
+    return [str(x.relative_to(p)) for x in data_files(p) if x.suffix.lower() not in (".zip", ".json")]
 
 
 def open_source(path, layer: str | None = None) -> Source:
