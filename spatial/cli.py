@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr naming file, feature and 
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import json
@@ -946,9 +947,12 @@ def _demand(cat, circles):
 
 def _register_groups() -> None:
     """Command groups kept in their own modules (the CLI is split along its concerns)."""
+    from .cli_demo import demo_cmd, doctor_cmd
     from .cli_terrain import terrain_group
 
     cli.add_command(terrain_group, name="terrain")
+    cli.add_command(demo_cmd, name="demo")
+    cli.add_command(doctor_cmd, name="doctor")
 
 
 _register_groups()
@@ -961,14 +965,46 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         click.echo(f"warning: {category.__name__}: {message}", err=True)
 
 
+#: what a console that cannot show a character gets instead (the rest become ?)
+ASCII_SUBSTITUTES = {
+    "≥": ">=", "≤": "<=", "→": "->", "←": "<-", "×": "x", "✓": "ok", "✗": "x", "²": "2", "³": "3",
+    "°": " deg", "′": "'", "″": '"', "—": "-", "–": "-", "…": "...", "·": ".", "±": "+/-",
+    "≈": "~", "‰": " per mille", "％": "%", "“": '"', "”": '"', "‘": "'", "’": "'", "│": "|",
+    "─": "-", "━": "-", "┃": "|", "•": "*", "µ": "u", "≠": "!=", "√": "ok", "\u00a0": " ",
+}
+ASCII_FALLBACK = "qxg-ascii"
+
+
+def _ascii_fallback(exc: UnicodeError):
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start:exc.end]
+    return "".join(ASCII_SUBSTITUTES.get(ch, "?") for ch in text), exc.end
+
+
+codecs.register_error(ASCII_FALLBACK, _ascii_fallback)
+
+
+def _take_debug(argv: list[str]) -> bool:
+    """Remove every --debug before a ``--`` from ``argv``: it is accepted after the subcommand too."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    found = "--debug" in argv[:end]
+    argv[:end] = [a for a in argv[:end] if a != "--debug"]
+    return found
+
+
 def main(argv=None) -> int:
     """Console entry point: maps errors to exit codes 2 (bad input) and 1 (internal)."""
     warnings.showwarning = _show_warning
     for stream in (sys.stdout, sys.stderr):
-        # a console in a legacy code page must not crash the command on a character like ²
+        # a console in a legacy code page (GBK, cp936, ASCII) must not crash the command on a
+        # character like ≥ or ²: such characters are written in ASCII (">=", "2"), the rest as ?
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="replace")
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+            stream.reconfigure(errors=ASCII_FALLBACK)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    debug = _take_debug(argv)
+    if debug:
+        argv.insert(0, "--debug")
     try:
         code = cli.main(args=argv, prog_name="qxg", standalone_mode=False)
     except click.exceptions.Exit as exc:
