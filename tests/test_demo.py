@@ -2,6 +2,7 @@
 ``qxg doctor`` with a driver hidden, and the console and ``--debug`` handling of ``qxg``."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -264,3 +265,19 @@ def test_debug_is_accepted_after_the_subcommand(monkeypatch, capsys):
     assert "run with --debug" in capsys.readouterr().err
     with pytest.raises(RuntimeError, match="broken on purpose"):
         cli.main(["layers", "show", "townships", "--debug"])
+
+
+def test_files_in_chinese_folders_with_spaces(tmp_path, capsys):
+    folder = tmp_path / "县 自然资源局" / "项目 资料"
+    names = {"shp": "乡镇 驻地.zip", "gdb": "县 数据.gdb", "kml": "乡镇 点.kml", "xlsx": "乡镇 表.xlsx"}
+    for fmt, name in names.items():
+        extra = ["--encoding", "gbk"] if fmt == "shp" else []
+        assert cli.main(["export", "townships", "--format", fmt, *extra, "--out", str(folder / name)]) == 0
+    assert cli.main(["layers", "validate", *(str(folder / n) for n in names.values())]) == 0
+    out = capsys.readouterr().out
+    for name in names.values():
+        assert f"ok: {folder / name}: 41 features" in out or f"ok: {name}: 41 features" in out, out
+    maps_dir = tmp_path / "地图 输出"
+    assert cli.main(["map", "overview", "--add", str(folder / names["kml"]), "--out", str(maps_dir)]) == 0
+    # the added layer is in the legend under its file's name (JSON-escaped in the page)
+    assert '"label": ' + json.dumps("乡镇 点") in (maps_dir / "overview.html").read_text("utf-8")
