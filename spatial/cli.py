@@ -955,7 +955,10 @@ def _register_groups() -> None:
     cli.add_command(doctor_cmd, name="doctor")
 
 
-_register_groups()
+if __name__ != "__main__":
+    # run as ``python -m spatial.cli`` the module is imported a second time as spatial.cli
+    # (the groups import that name), and that copy is the one that runs: see the end
+    _register_groups()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -1031,4 +1034,6 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    run()
+    from spatial.cli import run as _run
+
+    _run()
