@@ -235,12 +235,3 @@ def written_files(results: list[StepResult], out: Path) -> list[tuple[Path, int,
             rows.append((p, p.stat().st_size, describe_file(p, out, res.step.outputs)))
     return rows
 
-
-def console_safe(text: str, stream=None) -> bool:
-    """Whether ``stream`` (default stdout) can encode ``text``."""
-    enc = getattr(stream or sys.stdout, "encoding", None) or "ascii"
-    try:
-        text.encode(enc)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
