@@ -681,7 +681,7 @@ def check():
     """Compliance checks."""
 
 
-CHECKABLE = ("parks", "roads", "expressways", "interchanges", "reservoirs", "health_facilities")
+CHECKABLE = ("parks", "roads", "expressways", "interchanges", "reservoirs", "health_facilities", "agri_zones")
 
 
 @check.command("sanqu-sanxian")

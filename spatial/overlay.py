@@ -10,6 +10,7 @@ operations over STRtree candidate pairs.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,7 +19,7 @@ import pandas as pd
 import shapely
 
 from . import settings
-from .errors import InputError
+from .errors import InputError, InputWarning
 from .network import PHASES, phase_values
 
 CONTROL_LINES = {"eco_redline": "生态保护红线", "basic_farmland": "永久基本农田", "urban_boundary": "城镇开发边界"}
@@ -72,6 +73,23 @@ def load_rules(path: str | Path | None = None, known_layers=None) -> pd.DataFram
     if bad_rel:
         raise InputError(f"unknown relation(s) {', '.join(bad_rel)}; use overlaps or outside", p)
     return rules
+
+
+def where_mask(gdf: pd.DataFrame, where, layer_id: str = "") -> np.ndarray:
+    """Which features a rule's ``where`` applies to: ``field=value|value`` (any of the values),
+    or ``*``/empty for all. A field the layer lacks matches nothing, and says so."""
+    where = "" if where is None or (isinstance(where, float) and np.isnan(where)) else str(where).strip()
+    if where in ("", "*"):
+        return np.ones(len(gdf), bool)
+    if "=" not in where:
+        raise InputError(f"rule condition {where!r} for {layer_id}: write it as field=value|value")
+    field, values = (x.strip() for x in where.split("=", 1))
+    if field not in gdf.columns:
+        warnings.warn(f"{layer_id}: the rule condition {where!r} names field {field!r}, which the layer "
+                      f"does not have: the rule is not applied", InputWarning, stacklevel=3)
+        return np.zeros(len(gdf), bool)
+    wanted = {v.strip() for v in values.split("|") if v.strip()}
+    return gdf[field].astype(str).str.strip().isin(wanted).to_numpy()
 
 
 def _metric_valid(gdf: gpd.GeoDataFrame) -> gpd.GeoSeries:
@@ -191,10 +209,11 @@ def check(layers: dict[str, gpd.GeoDataFrame], lines: dict[str, gpd.GeoDataFrame
                                   "inside_mu": np.round(inside_area / settings.M2_PER_MU, 3),
                                   "inside_ha": np.round(inside_area / settings.M2_PER_HA, 4),
                                   "inside_m": np.round(inside_len, 2), "share": np.round(share, 4),
-                                  "verdict": "", "severity": ""})
+                                  "verdict": "", "severity": "", "source": ""})
             applicable = rules[((rules["layer"] == layer_id) | (rules["layer"] == "*")) & (rules["line"] == line_id)]
             for rule in applicable.itertuples():
                 phase_ok = (rule.phase == "*") | (phases == PHASES.get(str(rule.phase).strip().lower(), rule.phase))
+                phase_ok = phase_ok & where_mask(gdf, getattr(rule, "where", "*"), layer_id)
                 if rule.relation == "overlaps":
                     fires = phase_ok & (share > 0)
                 else:      # outside: any part of the feature lies outside the line
@@ -204,6 +223,7 @@ def check(layers: dict[str, gpd.GeoDataFrame], lines: dict[str, gpd.GeoDataFrame
                     continue
                 table.loc[idx, "verdict"] = rule.verdict
                 table.loc[idx, "severity"] = rule.severity
+                table.loc[idx, "source"] = _rule_source(rule)
                 if rule.relation == "overlaps":
                     sub = pm[np.isin(pm["feature"], idx)]
                     geom_by_f = sub.groupby("feature")["geometry"].agg(lambda s: shapely.union_all(s.values))
@@ -217,10 +237,10 @@ def check(layers: dict[str, gpd.GeoDataFrame], lines: dict[str, gpd.GeoDataFrame
             rows.append(table)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[
         "layer", "feature_id", "name", "phase", "line", "line_zh", "inside_m2", "inside_mu", "inside_ha",
-        "inside_m", "share", "verdict", "severity"])
+        "inside_m", "share", "verdict", "severity", "source"])
     conflicts = gpd.GeoDataFrame(parts, geometry="geometry", crs=settings.METRIC_CRS) if parts else \
         gpd.GeoDataFrame({c: [] for c in ("layer", "feature_id", "name", "line", "area_mu", "area_ha",
-                                          "length_m", "share", "verdict", "severity")},
+                                          "length_m", "share", "verdict", "severity", "source")},
                          geometry=[], crs=settings.METRIC_CRS)
     return table, conflicts.to_crs(settings.STORAGE_CRS)
 
@@ -231,7 +251,12 @@ def _part(layer_id, fid, name, line_id, geom, share, rule) -> dict:
     return {"layer": layer_id, "feature_id": fid, "name": name, "line": line_id,
             "area_mu": round(area / settings.M2_PER_MU, 3), "area_ha": round(area / settings.M2_PER_HA, 4),
             "length_m": round(length, 2), "share": round(float(share), 4), "verdict": rule.verdict,
-            "severity": rule.severity, "geometry": geom}
+            "severity": rule.severity, "source": _rule_source(rule), "geometry": geom}
+
+
+def _rule_source(rule) -> str:
+    src = getattr(rule, "source", "")
+    return "" if src in (None, "*") or (isinstance(src, float) and np.isnan(src)) else str(src)
 
 
 # --------------------------------------------------------------------------- 532 / 211
