@@ -948,11 +948,13 @@ def _demand(cat, circles):
 def _register_groups() -> None:
     """Command groups kept in their own modules (the CLI is split along its concerns)."""
     from .cli_demo import demo_cmd, doctor_cmd
+    from .cli_site import site_cmd
     from .cli_terrain import terrain_group
 
     cli.add_command(terrain_group, name="terrain")
     cli.add_command(demo_cmd, name="demo")
     cli.add_command(doctor_cmd, name="doctor")
+    check.add_command(site_cmd, name="site")
 
 
 if __name__ != "__main__":
