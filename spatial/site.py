@@ -274,7 +274,7 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     rules = load_rules(rules) if rules is None or isinstance(rules, (str, Path)) else rules
     cat = catalog or catmod.catalog(layers)
     if isinstance(parcels, (str, Path)):
-        gdf = load.read(parcels, **(read_options or {}))
+        gdf = load.read_named(parcels, **(read_options or {}))
         source = gdf.attrs.get("source", str(parcels))
         default_name = Path(str(parcels)).stem
     else:

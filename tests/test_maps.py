@@ -123,8 +123,8 @@ def browser():
         b.close()
 
 
-def _open(browser, path: Path):
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
+def _open(browser, path: Path, wait_for: str | None = ".leaflet-container", viewport=(1280, 860)):
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     log = {"errors": [], "external": [], "dialogs": []}
     page.on("console", lambda m: log["errors"].append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: log["errors"].append(str(e)))
@@ -138,8 +138,8 @@ def _open(browser, path: Path):
 
     page.route("**/*", block)
     page.goto(path.resolve().as_uri())
-    if path.name != "index.html":
-        page.wait_for_selector(".leaflet-container")
+    if path.name != "index.html" and wait_for:
+        page.wait_for_selector(wait_for)
         page.wait_for_timeout(500)
     return page, log
 
