@@ -17,6 +17,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -32,6 +33,8 @@ class Step:
     args: list[str]
     #: file name (relative to the demo folder) → what it holds
     outputs: dict[str, str] = field(default_factory=dict)
+    #: run before the command, with the layers folder: writes what the command reads
+    prepare: Callable[[str | None], None] | None = None
 
 
 @dataclass
@@ -105,8 +108,48 @@ def steps(out: Path, dems: tuple[Path, ...] = (), with_terrain: bool = False) ->
                  ["terrain", "bands", *dem_args, "--out", o("elevation_bands.xlsx"), "--overwrite"],
                  {"exports/elevation_bands.xlsx": "area in elevation bands by township"}),
         ]
+    parcel = ex / EXAMPLE_PARCEL
+    s.append(Step("check site", "选址预审 site pre-check of an example parcel (illustrative)",
+                  ["check", "site", str(parcel), "--type", "agriculture-orchard", "--name", EXAMPLE_NAME,
+                   "--protection", o("water_protection_example.gpkg"), *dem_args,
+                   "--out", o("site_check.html"), "--out", o("site_check.xlsx"), "--overwrite"],
+                  {f"exports/{EXAMPLE_PARCEL}": "the example parcel the demo drew (illustrative, not a project)",
+                   "exports/site_check.html": "site pre-check report of the example parcel (offline, A4)",
+                   "exports/site_check.xlsx": "the same report's tables, one sheet each"},
+                  prepare=lambda layers: write_example_parcel(parcel, layers)))
     s.append(Step("map", "地图 interactive maps", ["map", *dem_args, "--out", str(mp)]))
     return s
+
+
+EXAMPLE_PARCEL = "example_parcel.gpkg"
+EXAMPLE_NAME = "示例：刺梨种植基地（示意）"
+
+
+def write_example_parcel(path: Path, layers: str | None = None) -> Path:
+    """A 500 m × 400 m parcel across the edge of the 永久基本农田 (or at the district's centre
+    when there is none): an illustrative project for the site pre-check, not a real one."""
+    import geopandas as gpd
+    import shapely
+    from shapely.ops import nearest_points
+
+    from . import catalog as catmod
+    from . import export, settings
+
+    cat = catmod.catalog(layers)
+    if cat.get("basic_farmland").exists:
+        farm = shapely.union_all(cat.load("basic_farmland").to_crs(settings.METRIC_CRS).geometry.values)
+        inner = farm.representative_point()
+        edge = nearest_points(farm.boundary, inner)[0]
+        where = "centred on the edge of the 永久基本农田 nearest its representative point"
+    else:
+        edge = shapely.union_all(cat.load("boundary").to_crs(settings.METRIC_CRS).geometry.values).representative_point()
+        where = "at a representative point of the district"
+    geom = shapely.box(edge.x - 250, edge.y - 200, edge.x + 250, edge.y + 200)
+    gdf = gpd.GeoDataFrame({"name": ["示例地块"], "data_status": ["illustrative"],
+                            "method": [f"drawn by qxg demo: 500 m × 400 m {where}"]},
+                           geometry=[geom], crs=settings.METRIC_CRS).to_crs(settings.STORAGE_CRS)
+    export.write(gdf, path, overwrite=True)
+    return path
 
 
 def _snapshot(folder: Path) -> dict[Path, tuple[float, int]]:
@@ -137,6 +180,8 @@ def run_step(step: Step, layers: str | None, debug: bool = False) -> tuple[int, 
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
         warnings.showwarning = show
         try:
+            if step.prepare is not None:
+                step.prepare(layers)
             code = cli.cli.main(args=argv, prog_name="qxg", standalone_mode=False)
             code = code if isinstance(code, int) else 0
         except click.exceptions.Exit as exc:

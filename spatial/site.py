@@ -51,6 +51,8 @@ SEVERITY_ZH = {"conflict": "冲突", "review": "需论证", "ok": "符合", "inf
 SEVERITY_ORDER = {"conflict": 0, "review": 1, "ok": 2, "info": 3}
 #: what "near" means for reservoirs, parks and zones, metres
 NEAR_M = 1000.0
+#: overlaps smaller than this (m²) are slivers of digitising, not findings
+MIN_PIECE_M2 = 0.01
 NEARBY_LAYERS = {"reservoirs": "水库", "parks": "产业园区", "agri_zones": "532 产业布局区",
                  "livestock": "211 养殖布局区"}
 NAME_FIELDS = ("name", "名称", "XMMC", "xmmc", "项目名称", "地块名称", "DKMC", "dkmc", "Name")
@@ -386,8 +388,10 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
         used.append("water_protection")
     else:
         finding("info", "", "水源保护区", "未提供饮用水水源保护区图层（--protection），未检查")
+    ctx_protection = {}
     if zones_p is not None:
-        prot_tab = _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces)
+        prot_tab = _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces,
+                               ctx_protection)
 
     # reservoirs, parks, zones nearby
     nearby = _nearby(cat, parcels_tab, geoms, near_m, used)
@@ -415,7 +419,7 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     if len(piece_gdf):
         piece_gdf = piece_gdf[~piece_gdf.geometry.is_empty].reset_index(drop=True)
         piece_gdf["geometry"] = shapely.make_valid(piece_gdf.geometry.values)
-    context = {"parcels": geoms.values, "lines": ctx_lines, "outline": outline}
+    context = {"parcels": geoms.values, "lines": ctx_lines, "outline": outline, "protection": ctx_protection}
     return SiteReport(project=project, project_type=project_type, date=_dt.date.today().isoformat(),
                       version=__version__, parcels=parcels_tab, townships=townships, lines=lines,
                       slope=slope_tab, protection=prot_tab, nearby=nearby, access=access_tab, findings=fd,
@@ -473,7 +477,7 @@ def _level(value) -> int | None:
     return None
 
 
-def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces):
+def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces, ctx):
     source = zones_p.attrs.get("source")
     field_ = next((f for f in ("level", "级别", "保护级别", "JB", "BHJB") if f in zones_p.columns), None)
     if field_ is None:
@@ -491,13 +495,18 @@ def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding,
         zones = _zones(sel)
         inside, pcs = _inside_area(geoms, zones)
         label = {1: "一级保护区", 2: "二级保护区", 3: "准保护区"}[lv]
+        ctx[label] = shapely.union_all(zones.values)
         rule = _rule(rules, project_type, check) if check else None
-        src_names = "、".join(sorted(set(names[levels.to_numpy() == lv]) - {""}))
+        sel_names = names[levels.to_numpy() == lv].to_numpy()
+        sel_geoms = np.asarray(shapely.make_valid(sel.to_crs(settings.METRIC_CRS).geometry.values))
         for i, parcel in enumerate(parcels_tab["parcel"]):
             share = inside[i] / area[i] if area[i] else 0.0
             sev, verdict, text, src = _verdict(rule, share)
             if inside[i] <= 0:
                 continue
+            # the sources whose zone this parcel really enters
+            hit = shapely.area(shapely.intersection(sel_geoms, geoms.values[i])) > MIN_PIECE_M2
+            src_names = "、".join(sorted(set(sel_names[hit]) - {""}))
             rows.append({"地块": parcel, "级别": label, "水源": src_names, "面积(亩)": round(inside[i] / settings.M2_PER_MU, 3),
                          "占地块比例": round(share, 4), "判定": SEVERITY_ZH[sev] if rule is not None else "提示",
                          "依据": text, "来源": src})

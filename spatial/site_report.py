@@ -79,6 +79,36 @@ def _cell(col: str, v) -> str:
     return _e(v)
 
 
+class _Notes:
+    """Each distinct rule wording + source once, numbered; tables cite them as [n]."""
+
+    def __init__(self):
+        self.items: dict[tuple[str, str], int] = {}
+
+    def cite(self, rule, source) -> str:
+        rule, source = ("" if pd.isna(rule) else str(rule)), ("" if pd.isna(source) else str(source))
+        if not rule and not source:
+            return ""
+        key = (rule, source)
+        if key not in self.items:
+            self.items[key] = len(self.items) + 1
+        return f"[{self.items[key]}]"
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        if "依据" not in df.columns or "来源" not in df.columns:
+            return df
+        out = df.drop(columns=["依据", "来源"]).copy()
+        out["依据"] = [self.cite(a, b) for a, b in zip(df["依据"], df["来源"])]
+        return out
+
+    def html(self) -> str:
+        if not self.items:
+            return ""
+        rows = "".join(f'<li value="{n}"><span>{_e(rule)}</span><br><span class="src">—— {_e(src)}</span></li>'
+                       for (rule, src), n in self.items.items())
+        return f'<ol class="rules">{rows}</ol>'
+
+
 def _table(df: pd.DataFrame, *, skip=("severity",), total: dict | None = None, klass: str = "") -> str:
     cols = [c for c in df.columns if c not in skip]
     if len(df) == 0:
@@ -148,6 +178,12 @@ def _svg_map(report: SiteReport, width: int = 680, height: int = 420) -> str:
             layers.append(f'<path d="{d}" fill="{colour}" fill-opacity="0.45" stroke="{colour}" '
                           f'stroke-width="1" fill-rule="evenodd"/>')
             legend.append((colour, label))
+    for (label, geom), colour in zip(ctx.get("protection", {}).items(), ("#1565c0", "#42a5f5", "#90caf9")):
+        d = path(geom)
+        if d:
+            layers.append(f'<path d="{d}" fill="{colour}" fill-opacity="0.25" stroke="{colour}" stroke-width="1.2" '
+                          f'stroke-dasharray="5 3" fill-rule="evenodd"/>')
+            legend.append((colour, f"水源{label}"))
     if len(report.pieces):
         pieces = report.pieces.to_crs(settings.METRIC_CRS)
         for g, kind in zip(pieces.geometry.values, pieces["kind"]):
@@ -228,6 +264,8 @@ tr.sev-info td:first-child { border-left: 4px solid #90a4ae; }
 .mapblock { break-inside: avoid; page-break-inside: avoid; }
 .tables { break-before: page; page-break-before: always; }
 .none { color: #78909c; }
+ol.rules { font-size: 9pt; padding-left: 7mm; } ol.rules li { margin-bottom: 1.2mm; break-inside: avoid; }
+ol.rules .src { color: #546e7a; }
 .note { color: #546e7a; font-size: 8.5pt; }
 footer { margin-top: 6mm; font-size: 8.5pt; color: #546e7a; border-top: 1px solid #b0bec5; padding-top: 2mm; }
 @media screen { body { box-shadow: 0 0 4mm #cfd8dc; background: #fff; } html { background: #eceff1; } }
@@ -249,21 +287,23 @@ def to_html(report: SiteReport) -> str:
                                 "面积(平方米)": p["area_m2"], "区内比例": p["in_district_share"]})
     total = {"地块": "合计", "面积(亩)": f"{p['area_mu'].sum():,.2f}", "面积(公顷)": f"{p['area_ha'].sum():,.4f}",
              "面积(平方米)": f"{p['area_m2'].sum():,.2f}", "区内比例": ""}
-    sections = [("预审结论", _table(report.findings, klass="findings"))]
+    notes = _Notes()
+    sections = [("预审结论", _table(notes.apply(report.findings), klass="findings"))]
     sections.append(("地块面积", _table(parcels_tab, total=total)))
     sections.append(("所在乡镇", _table(report.townships) +
                      '<p class="note">乡镇范围为各驻地的泰森多边形（近似），不是法定界线，除非使用县级乡镇界图层。</p>'))
-    sections.append(("三区三线", _table(report.lines)))
+    sections.append(("三区三线", _table(notes.apply(report.lines))))
     if report.slope is not None:
         note = report.slope.attrs.get("note", "")
         sections.append(("坡度分级（亩）", _table(report.slope) +
                          (f'<p class="note">{_e(note)}</p>' if note else "")))
     if report.protection is not None:
-        sections.append(("饮用水水源保护区", _table(report.protection)))
+        sections.append(("饮用水水源保护区", _table(notes.apply(report.protection))))
     sections.append(("周边要素", _table(report.nearby)))
     sections.append(("交通可达（路网法）", _table(report.access) +
                      '<p class="note">行车时间沿道路网按道路等级车速计算，地块到道路的接入段按直线和接入车速计；'
                      '区政府驻地取高德行政区中心点（近似）。</p>'))
+    sections.append(("规则依据", notes.html() or '<p class="none">无</p>'))
     sections.append(("数据来源与状态", _table(report.sources)))
     first, rest = sections[0], sections[1:]
     body = [f"<h2>{_e(first[0])}</h2>{first[1]}"]
