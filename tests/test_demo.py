@@ -23,7 +23,8 @@ QXG = [sys.executable, "-c", "import sys; from spatial.cli import main; sys.exit
 ENCODINGS = ("utf-8", "gbk", "ascii")
 EXPECTED = {"exports/qxg_layers.gpkg", "exports/access_highway.xlsx", "exports/health_circles.gpkg",
             "exports/water_protection_example.gpkg", "exports/sanqu_check.gpkg", "exports/zones_summary.xlsx",
-            "exports/demo_log.txt", "maps/index.html", "maps/overview.html", "maps/access.html",
+            "exports/demo_log.txt", "exports/example_parcel.gpkg", "exports/site_check.html",
+            "exports/site_check.xlsx", "maps/index.html", "maps/overview.html", "maps/access.html",
             "maps/coverage.html", "maps/agriculture.html", "maps/sanqu.html"}
 
 
@@ -71,7 +72,7 @@ def test_demo_writes_every_file_it_lists(demo_runs):
     stdout, stderr = run["stdout"].decode("utf-8"), run["stderr"].decode("utf-8")
     assert run["code"] == 0, stderr + stdout
     assert "Traceback" not in stderr
-    assert re.findall(r"^\[(\d+)/(\d+)\] .* ok \(", stdout, re.M) == [(str(i), "9") for i in range(1, 10)]
+    assert re.findall(r"^\[(\d+)/(\d+)\] .* ok \(", stdout, re.M) == [(str(i), "10") for i in range(1, 11)]
     rows = _summary_rows(stdout)
     assert {f for f, _ in rows} == EXPECTED
     for rel, size in rows:
@@ -85,12 +86,19 @@ def test_demo_writes_every_file_it_lists(demo_runs):
     for step in demo.steps(run["out"]):
         assert f"qxg {' '.join(step.args)}  (exit 0," in log
     assert "wrote " in log and str(run["out"] / "exports" / "sanqu_check.gpkg") in log
+    # the site pre-check ran on the parcel the demo drew, says it is an example, and found the
+    # orchard's overlap with 永久基本农田 (the parcel straddles its edge)
+    assert "选址预审 site pre-check of an example parcel (illustrative)" in stdout
+    report = (run["out"] / "exports" / "site_check.html").read_text("utf-8")
+    assert "示例：刺梨种植基地（示意）" in report and "预审结论：冲突" in report and "166号" in report
+    parcel = pyogrio.read_dataframe(run["out"] / "exports" / "example_parcel.gpkg")
+    assert list(parcel["data_status"]) == ["illustrative"]
 
 
 def test_demo_geopackages_read_back_valid(demo_runs):
     out = demo_runs["utf-8"]["out"]
     packages = sorted((out / "exports").glob("*.gpkg"))
-    assert len(packages) == 4
+    assert len(packages) == 5
     for gpkg in packages:
         layers = pyogrio.list_layers(gpkg)
         spatial_layers = [name for name, geom in layers if geom is not None]
