@@ -149,14 +149,13 @@ def _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, over
         projects = _projects(source, layer)
     except InputError as exc:
         raise base.BadInput(exc.line) from exc
-    cat = base._catalog(ctx)
-    network = None
+    prepared = site.SiteContext(base._catalog(ctx))
     rows, failed = [], 0
     for name, path, lyr in projects:
         try:
             report = site.check_site(path, name=name, project_type=ptype, dem=list(dems) or None,
-                                     protection=protection, near_m=near_m, rules=rules, catalog=cat,
-                                     layers=ctx.obj["layers"], read_options={"layer": lyr}, network=network)
+                                     protection=protection, near_m=near_m, rules=rules,
+                                     layers=ctx.obj["layers"], read_options={"layer": lyr}, context=prepared)
         except InputError as exc:
             failed += 1
             rows.append({"项目": name, "文件": str(path), "图层": lyr or "", "地块数": 0, "面积(亩)": None,

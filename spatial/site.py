@@ -239,10 +239,72 @@ def district_seat() -> gpd.GeoDataFrame:
                             geometry=gpd.points_from_xy(lon, lat), crs=settings.STORAGE_CRS)
 
 
+# --------------------------------------------------------------------------- prepared layers
+class SiteContext:
+    """The layers a site check reads, loaded, made valid and tiled once: a batch of projects
+    (``qxg check site --each``) shares one context, so each project costs only its own parcels."""
+
+    def __init__(self, cat):
+        self.cat = cat
+        self._frames: dict[str, gpd.GeoDataFrame] = {}
+        self._cache: dict[tuple, object] = {}
+        self.network = None
+        self.network_error: InputError | None = None
+        self._network_tried = False
+
+    def exists(self, layer_id: str) -> bool:
+        return layer_id in self.cat.ids() and self.cat.get(layer_id).exists
+
+    def load(self, layer_id: str) -> gpd.GeoDataFrame:
+        if layer_id not in self._frames:
+            self._frames[layer_id] = self.cat.load(layer_id)
+        return self._frames[layer_id]
+
+    def _memo(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def union(self, layer_id: str):
+        return self._memo(("union", layer_id), lambda: _metric_union(self.load(layer_id)))
+
+    def zones(self, layer_id: str) -> gpd.GeoSeries:
+        return self._memo(("zones", layer_id), lambda: gpd.GeoSeries(tile(self.union(layer_id)),
+                                                                     crs=settings.METRIC_CRS))
+
+    def metric(self, layer_id: str) -> np.ndarray:
+        return self._memo(("metric", layer_id), lambda: np.asarray(shapely.make_valid(
+            self.load(layer_id).to_crs(settings.METRIC_CRS).geometry.values)))
+
+    def tree(self, layer_id: str) -> shapely.STRtree:
+        return self._memo(("tree", layer_id), lambda: shapely.STRtree(self.metric(layer_id)))
+
+    def road_network(self):
+        """The current road network from the catalog's roads (None when they are missing)."""
+        if not self._network_tried:
+            from . import network as netmod
+
+            self._network_tried = True
+            ids = ("roads", "expressways", "interchanges")
+            if all(self.exists(i) for i in ids):
+                try:
+                    self.network = netmod.from_layers(self.load("roads"), self.load("expressways"),
+                                                      self.load("interchanges"), scenario="current")
+                except InputError as exc:
+                    self.network_error = exc
+        return self.network
+
+    def sources(self, ids) -> pd.DataFrame:
+        from .cli import _data_sources   # one definition of the data-status table
+
+        key = ("sources", tuple(ids))
+        return self._memo(key, lambda: _data_sources(self.cat, list(ids)))
+
+
 # --------------------------------------------------------------------------- the check
 def check_site(parcels, *, name: str | None = None, project_type: str = "construction", layers=None,
                dem=None, protection=None, near_m: float = NEAR_M, rules=None, network=None,
-               catalog=None, read_options: dict | None = None) -> SiteReport:
+               catalog=None, read_options: dict | None = None, context: SiteContext | None = None) -> SiteReport:
     """Pre-check a project's parcels against the 三区三线, slope, water protection and access.
 
     Parameters
@@ -265,6 +327,8 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
         How far to look for reservoirs, parks and 532/211 zones, metres.
     network : Network, optional
         The road network to time access on (default: built from the catalog's roads).
+    context : SiteContext, optional
+        Layers already prepared (for many projects in a row); default: prepared here.
     """
     from . import __version__
     from . import catalog as catmod
@@ -274,7 +338,8 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     if not (isinstance(near_m, (int, float)) and np.isfinite(near_m) and near_m >= 0):
         raise InputError(f"the distance for nearby features must be a non-negative number of metres, got {near_m!r}")
     rules = load_rules(rules) if rules is None or isinstance(rules, (str, Path)) else rules
-    cat = catalog or catmod.catalog(layers)
+    ctx = context or SiteContext(catalog or catmod.catalog(layers))
+    cat = ctx.cat
     if isinstance(parcels, (str, Path)):
         gdf = load.read_named(parcels, **(read_options or {}))
         source = gdf.attrs.get("source", str(parcels))
@@ -302,7 +367,7 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
         finding("info", "", "非面要素", f"{p.attrs['dropped']} 个非面要素（点/线）未参与预审")
 
     # outside the district
-    outline = _metric_union(cat.load("boundary"))
+    outline = ctx.union("boundary")
     used.append("boundary")
     inside_d = shapely.area(shapely.intersection(geoms.values, outline))
     share_d = np.where(area > 0, inside_d / np.where(area > 0, area, 1), 0)
@@ -321,14 +386,13 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     pieces: list[dict] = []
 
     # townships
-    towns_id = "township_areas" if cat.get("township_areas").exists else None
+    towns_id = "township_areas" if ctx.exists("township_areas") else None
     town_rows = []
     if towns_id:
         used.append(towns_id)
-        towns = cat.load(towns_id)
-        tm = towns.to_crs(settings.METRIC_CRS)
-        tg = np.asarray(shapely.make_valid(tm.geometry.values))
-        tree = shapely.STRtree(tg)
+        towns = ctx.load(towns_id)
+        tg = ctx.metric(towns_id)
+        tree = ctx.tree(towns_id)
         fi, ti = tree.query(geoms.values, predicate="intersects")
         inter = shapely.area(shapely.intersection(geoms.values[fi], tg[ti])) if len(fi) else np.array([])
         tnames = towns["name"].astype(str).to_numpy()
@@ -344,12 +408,12 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     line_rows = []
     ctx_lines = {}
     for line_id, line_zh in CONTROL_LINES.items():
-        if not cat.get(line_id).exists:
+        if not ctx.exists(line_id):
             finding("info", "", line_zh, f"未提供{line_zh}图层，未检查")
             continue
         used.append(line_id)
-        zones = _zones(cat.load(line_id))
-        ctx_lines[line_id] = shapely.union_all(zones.values)
+        zones = ctx.zones(line_id)
+        ctx_lines[line_id] = ctx.union(line_id)
         inside, pcs = _inside_area(geoms, zones)
         rule = _rule(rules, project_type, line_id)
         for i in range(len(p)):
@@ -382,26 +446,25 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     prot_tab = None
     zones_p = None
     if protection is not None:
-        zones_p = protection if isinstance(protection, gpd.GeoDataFrame) else cat.layer_or_file(protection)
-    elif "water_protection" in cat.ids() and cat.get("water_protection").exists:
-        zones_p = cat.load("water_protection")
+        zones_p = protection if isinstance(protection, gpd.GeoDataFrame) else \
+            ctx._memo(("protection", str(protection)), lambda: cat.layer_or_file(protection))
+    elif ctx.exists("water_protection"):
+        zones_p = ctx.load("water_protection")
         used.append("water_protection")
     else:
         finding("info", "", "水源保护区", "未提供饮用水水源保护区图层（--protection），未检查")
     ctx_protection = {}
     if zones_p is not None:
         prot_tab = _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces,
-                               ctx_protection)
+                               ctx_protection, ctx)
 
     # reservoirs, parks, zones nearby
-    nearby = _nearby(cat, parcels_tab, geoms, near_m, used)
+    nearby = _nearby(ctx, parcels_tab, geoms, near_m, used)
 
     # access over the roads
-    access_tab = _access(cat, parcels_tab, geoms, network, used, finding)
+    access_tab = _access(ctx, parcels_tab, geoms, network, used, finding)
 
-    from .cli import _data_sources   # one definition of the data-status table
-
-    sources = _data_sources(cat, list(dict.fromkeys(used))).rename(
+    sources = ctx.sources(tuple(dict.fromkeys(used))).rename(
         columns={"layer": "图层", "name": "名称", "data_status": "数据状态", "origin": "来源类别", "source": "来源"})
     weak = [r for r in sources.itertuples() if any(k in r.数据状态 for k in ("approximate", "illustrative"))]
     if weak:
@@ -477,7 +540,7 @@ def _level(value) -> int | None:
     return None
 
 
-def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces, ctx):
+def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces, ctx, site_ctx):
     source = zones_p.attrs.get("source")
     field_ = next((f for f in ("level", "级别", "保护级别", "JB", "BHJB") if f in zones_p.columns), None)
     if field_ is None:
@@ -492,7 +555,7 @@ def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding,
         sel = zones_p[levels.to_numpy() == lv]
         if len(sel) == 0:
             continue
-        zones = _zones(sel)
+        zones = site_ctx._memo(("protection zones", id(zones_p), lv), lambda: _zones(sel))
         inside, pcs = _inside_area(geoms, zones)
         label = {1: "一级保护区", 2: "二级保护区", 3: "准保护区"}[lv]
         ctx[label] = shapely.union_all(zones.values)
@@ -521,18 +584,17 @@ def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding,
     return pd.DataFrame(rows, columns=["地块", "级别", "水源", "面积(亩)", "占地块比例", "判定", "依据", "来源"])
 
 
-def _nearby(cat, parcels_tab, geoms, near_m, used):
+def _nearby(ctx, parcels_tab, geoms, near_m, used):
     rows = []
     for layer_id, layer_zh in NEARBY_LAYERS.items():
-        entry = cat.get(layer_id) if layer_id in cat.ids() else None
-        if entry is None or not entry.exists:
+        if not ctx.exists(layer_id):
             continue
         used.append(layer_id)
-        g = cat.load(layer_id)
-        gm = np.asarray(shapely.make_valid(g.to_crs(settings.METRIC_CRS).geometry.values))
+        g = ctx.load(layer_id)
+        gm = ctx.metric(layer_id)
         names = g["name"].astype(str).to_numpy() if "name" in g.columns else np.arange(len(g)).astype(str)
         status = g["data_status"].astype(str).to_numpy() if "data_status" in g.columns else np.array([""] * len(g))
-        tree = shapely.STRtree(gm)
+        tree = ctx.tree(layer_id)
         fi, zi = tree.query(geoms.values, predicate="dwithin", distance=near_m)
         for f, z in sorted(zip(fi, zi)):
             d = float(shapely.distance(geoms.values[f], gm[z]))
@@ -550,20 +612,19 @@ def _nearby(cat, parcels_tab, geoms, near_m, used):
     return pd.DataFrame(rows, columns=["地块", "类别", "名称", "关系", "距离(米)", "数据状态"])
 
 
-def _access(cat, parcels_tab, geoms, network, used, finding):
+def _access(ctx, parcels_tab, geoms, network, used, finding):
     from . import access as acc
-    from . import network as netmod
 
     cols = ["地块", "目的地", "名称", "行车时间(分钟)", "道路里程(公里)", "接入距离(米)", "直线距离(公里)"]
     try:
         if network is None:
-            ids = ("roads", "expressways", "interchanges")
-            if not all(cat.get(i).exists for i in ids):
+            network = ctx.road_network()
+            if ctx.network_error is not None:
+                raise ctx.network_error
+            if network is None:
                 finding("info", "", "交通可达", "缺少道路图层，未计算可达性")
                 return pd.DataFrame(columns=cols)
-            network = netmod.from_layers(cat.load("roads"), cat.load("expressways"), cat.load("interchanges"),
-                                         scenario="current")
-            used.extend(ids)
+            used.extend(("roads", "expressways", "interchanges"))
         origins = gpd.GeoDataFrame({"name": parcels_tab["parcel"].to_numpy()},
                                    geometry=[g.representative_point() for g in geoms.values], crs=settings.METRIC_CRS)
         # a parcel far from every mapped road still gets an answer: the access leg is reported
@@ -579,11 +640,10 @@ def _access(cat, parcels_tab, geoms, network, used, finding):
                              "行车时间(分钟)": r["minutes"], "道路里程(公里)": round(r["road_m"] / 1000, 2)
                              if pd.notna(r["road_m"]) else np.nan, "接入距离(米)": r["access_m"],
                              "直线距离(公里)": np.nan})
-        if cat.get("townships").exists:
-            seats = cat.load("townships")
+        if ctx.exists("townships"):
+            seats = ctx.load("townships")
             used.append("townships")
-            sm = seats.to_crs(settings.METRIC_CRS)
-            tree = shapely.STRtree(sm.geometry.values)
+            tree = ctx.tree("townships")
             pts = origins.geometry.values
             near, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
             order = np.argsort(near[0])
