@@ -14,7 +14,8 @@ from spatial.errors import InputError
 
 RESERVED = ["boundary", "townships", "township_areas", "parks", "agri_zones", "livestock",
             "reservoirs", "expressways", "interchanges", "roads", "eco_redline",
-            "basic_farmland", "urban_boundary", "health_facilities", "baqu", "dem", "landuse"]
+            "basic_farmland", "urban_boundary", "health_facilities", "baqu", "dem", "landuse",
+            "water_protection"]
 
 
 @pytest.fixture

@@ -487,3 +487,21 @@ def test_a_1000_parcel_file_is_checked_in_one_pass(cat):
     ref = gpd.overlay(parcels, _frame([ECO], z=[1]), how="intersection").set_index("name").geometry.area / MU
     np.testing.assert_allclose(eco.reindex(ref.index), ref, rtol=1e-3, atol=1e-3)
     assert (eco.drop(ref.index) == 0).all()
+
+
+def test_a_county_folder_protection_layer_is_used_without_the_option(county, tmp_path, capsys):
+    folder = tmp_path / "县 数据"
+    folder.mkdir()
+    for f in county.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    centre = Point(X0 + 400, Y0 - 500)
+    _frame([centre.buffer(150, 64)], name=["某水源"], level=["一级"]).to_crs(4490).to_file(folder / "水源保护区.gpkg")
+    good = tmp_path / "地块.gpkg"
+    _frame([PARCEL], name=["甲"]).to_crs(4490).to_file(good)
+    code, stdout, err = run(capsys, "--layers", folder, "check", "site", good, "--out", tmp_path / "r.xlsx")
+    assert code == 0, err
+    prot = pd.read_excel(tmp_path / "r.xlsx", sheet_name="水源保护区")
+    assert list(prot["级别"]) == ["一级保护区"] and list(prot["判定"]) == ["冲突"]
+    assert prot["面积(亩)"].iloc[0] == pytest.approx(PARCEL.intersection(centre.buffer(150, 64)).area / MU, rel=1e-3)
+    sources = pd.read_excel(tmp_path / "r.xlsx", sheet_name="数据来源")
+    assert "water_protection" in set(sources["图层"])
