@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import click
@@ -20,6 +21,23 @@ def _safe_name(text: str) -> str:
     """A file name from a project name (Chinese kept; path separators and reserved characters not)."""
     name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", text).strip(" .") or "项目"
     return name[:80]
+
+
+def _precheck_place(out: Path) -> None:
+    """Refuse an --out that cannot be written before any work: a folder in its place, a file
+    where a folder should be, a folder without write permission."""
+    if out.is_dir() and out.suffix:
+        raise base.BadInput(f"{out}: is a folder, not a file")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise base.BadInput(f"{parent}: is a file, not a folder")
+    try:       # a probe, removed at once: permissions alone do not tell (root, read-only mounts)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise base.BadInput(f"{parent}: cannot write here: {exc.strerror}") from exc
 
 
 def _projects(path: Path, layer: str | None) -> list[tuple[str, Path, str | None]]:
@@ -96,6 +114,7 @@ def site_cmd(ctx, source, layer, project_name, project_type, dems, protection, n
             raise base.BadInput(exc.line) from exc
         if out.exists() and not overwrite:
             raise base.BadInput(f"{out}: already exists; add --overwrite to replace it")
+        _precheck_place(out)
     cat = base._catalog(ctx)
     try:
         report = site.check_site(source, name=project_name, project_type=ptype, dem=list(dems) or None,
@@ -106,6 +125,7 @@ def site_cmd(ctx, source, layer, project_name, project_type, dems, protection, n
     _print(report)
     for out in outs:
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             written = site_report.write(report, out, overwrite=overwrite)
         except InputError as exc:
             raise base.BadInput(exc.line) from exc
@@ -143,6 +163,7 @@ def _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, over
     if folder.suffix.lower() in site_report.SUFFIXES:
         raise base.BadInput(f"{folder}: with --each, --out is a folder (one report per project and a summary)")
     summary_path = folder / "预审汇总.xlsx"
+    _precheck_place(summary_path)
     if summary_path.exists() and not overwrite:
         raise base.BadInput(f"{summary_path}: already exists; add --overwrite to replace it")
     try:

@@ -17,6 +17,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Point, Polygon, box
 
+import spatial
 from spatial import access, catalog, network, settings, site, site_report
 from spatial.cli import main as cli_main
 from spatial.errors import InputError
@@ -69,7 +70,7 @@ def _line(report, line_zh):
 
 # ------------------------------------------------------------------ areas
 def test_rectangle_areas_are_the_analytic_ones(cat):
-    r = site.check_site(_frame([PARCEL], name=["一号地块"]), catalog=cat, name="测试项目")
+    r = spatial.check_site(_frame([PARCEL], name=["一号地块"]), catalog=cat, name="测试项目")
     assert r.parcels["area_m2"].iloc[0] == pytest.approx(240_000.0, rel=1e-6)
     assert r.parcels["area_mu"].iloc[0] == pytest.approx(360.0, rel=1e-6)
     assert r.parcels["area_ha"].iloc[0] == pytest.approx(24.0, rel=1e-6)
@@ -138,6 +139,14 @@ def test_every_rule_names_its_source_and_every_type_is_covered():
     assert (rules["source"].str.len() > 5).all() and (rules["rule"].str.len() > 5).all()
     assert set(rules["type"]) == set(site.PROJECT_TYPES)
     assert not rules.duplicated(["type", "check"]).any()
+
+
+def test_every_sanqu_rule_names_its_source():
+    from spatial import overlay
+
+    rules = overlay.load_rules()
+    assert len(rules) == 12 and (rules["source"].str.len() > 10).all()
+    assert list(rules.loc[rules["layer"] == "agri_zones", "where"]) == ["crop=刺梨|茶叶"]
 
 
 def test_a_rules_file_without_sources_is_refused(tmp_path):
@@ -414,6 +423,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(county, tmp_path, caps
                                       r"agriculture-grain.*water"),
         ((tmp_path / "无.kml",), r"无\.kml: no such file"),
         ((good, "--dem", tmp_path / "无.tif"), r"无\.tif: no such DEM"),
+        ((good, "--out", good / "报告.html"), r"好\.gpkg: is a file, not a folder"),
+        ((good, "--near", "-5"), r"--near must be a non-negative number of metres"),
     ]
     for args, pattern in cases:
         code, stdout, err = run(capsys, "--layers", county, "check", "site", *args, "--out", out)
