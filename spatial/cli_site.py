@@ -17,6 +17,11 @@ TYPE_HELP = "Project kind, decides the rules: " + ", ".join(
      "forestry", "road", "water"])
 
 
+def _one_line(text) -> str:
+    """A name as one console line (a newline inside a name would break the table)."""
+    return " ".join(str(text).split())
+
+
 def _safe_name(text: str) -> str:
     """A file name from a project name (Chinese kept; path separators and reserved characters not)."""
     name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", text).strip(" .") or "项目"
@@ -106,12 +111,19 @@ def site_cmd(ctx, source, layer, project_name, project_type, dems, protection, n
     except InputError as exc:
         raise base.BadInput(exc.line) from exc
     if each:
-        return _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, overwrite)
+        return _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, overwrite, project_name)
+    seen = set()
     for out in outs:
         try:
             site_report.check_suffix(out)
         except InputError as exc:
             raise base.BadInput(exc.line) from exc
+        key = out.resolve()
+        if key in seen:
+            raise base.BadInput(f"{out}: given twice as --out")
+        seen.add(key)
+        if key == source.resolve():
+            raise base.BadInput(f"{out}: is the input file; write the report elsewhere")
         if out.exists() and not overwrite:
             raise base.BadInput(f"{out}: already exists; add --overwrite to replace it")
         _precheck_place(out)
@@ -143,18 +155,18 @@ def _print(report) -> None:
     for col in ("结论", "地块", "事项", "说明"):
         t.add_column(col)
     for r in report.findings.itertuples():
-        t.add_row(r.结论, str(r.地块), r.事项, r.说明)
+        t.add_row(r.结论, _one_line(r.地块), r.事项, _one_line(r.说明))
     base.console.print(t)
     for _, r in report.access.head(30).iterrows():
         if pd.notna(r["行车时间(分钟)"]):
-            click.echo(f"{r['地块']} → {r['目的地']} {r['名称']}: {r['行车时间(分钟)']:.1f} 分钟, "
+            click.echo(f"{_one_line(r['地块'])} → {r['目的地']} {r['名称']}: {r['行车时间(分钟)']:.1f} 分钟, "
                        f"道路 {r['道路里程(公里)']:.1f} 公里")
         elif pd.notna(r["直线距离(公里)"]):
-            click.echo(f"{r['地块']} → {r['目的地']} {r['名称']}: 直线 {r['直线距离(公里)']:.2f} 公里")
+            click.echo(f"{_one_line(r['地块'])} → {r['目的地']} {r['名称']}: 直线 {r['直线距离(公里)']:.2f} 公里")
     click.echo(f"预审结论：{SEVERITY_ZH[report.worst()]}")
 
 
-def _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, overwrite):
+def _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, overwrite, project_name=None):
     from . import export, site, site_report
 
     if len(outs) > 1:
@@ -166,13 +178,33 @@ def _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, over
     _precheck_place(summary_path)
     if summary_path.exists() and not overwrite:
         raise base.BadInput(f"{summary_path}: already exists; add --overwrite to replace it")
+    if project_name:
+        click.echo("--name is not used with --each: each project is named after its file or layer", err=True)
     try:
         projects = _projects(source, layer)
     except InputError as exc:
         raise base.BadInput(exc.line) from exc
+    out_dir = folder.resolve()
+    projects = [p for p in projects if out_dir not in p[1].resolve().parents]     # not our own reports
     prepared = site.SiteContext(base._catalog(ctx))
+    try:          # options shared by every project are checked once, before any is written
+        site.check_shared(prepared, protection=protection, dem=list(dems) or None, layers=ctx.obj["layers"])
+    except InputError as exc:
+        raise base.BadInput(exc.line) from exc
     rows, failed = [], 0
-    for name, path, lyr in projects:
+    used_names: dict[str, int] = {}
+    report_paths = []
+    for name, _, _ in projects:
+        stem = _safe_name(name)
+        used_names[stem.lower()] = used_names.get(stem.lower(), 0) + 1
+        if used_names[stem.lower()] > 1:          # a.gpkg and sub/a.gpkg: both reports kept
+            stem = f"{stem}（{used_names[stem.lower()]}）"
+        report_paths.append(folder / f"{stem}.html")
+    if not overwrite:
+        existing = [p for p in report_paths if p.exists()]
+        if existing:
+            raise base.BadInput(f"{existing[0]}: already exists; add --overwrite to replace it")
+    for (name, path, lyr), out in zip(projects, report_paths):
         try:
             report = site.check_site(path, name=name, project_type=ptype, dem=list(dems) or None,
                                      protection=protection, near_m=near_m, rules=rules,
@@ -183,9 +215,6 @@ def _each(ctx, source, layer, ptype, dems, protection, near_m, rules, outs, over
                          "结论": "未检查", "冲突": None, "需论证": None, "报告": "", "说明": exc.line})
             click.echo(f"{name}: not checked: {exc.line}", err=True)
             continue
-        out = folder / f"{_safe_name(name)}.html"
-        if out.exists() and not overwrite:
-            raise base.BadInput(f"{out}: already exists; add --overwrite to replace it")
         folder.mkdir(parents=True, exist_ok=True)
         site_report.write(report, out, overwrite=overwrite)
         f = report.findings

@@ -390,6 +390,12 @@ def _write_xlsx(frames: dict[str, pd.DataFrame], path: Path, headers: str, overw
                 sheet = _sheet_name(name, used)
                 table.to_excel(xw, sheet_name=sheet, index=False)
                 ws = xw.sheets[sheet]
+                # a text that begins with = is data, never a formula (no formula can come from
+                # a table: a name like "=1+1" or "=HYPERLINK(…)" must stay what it says)
+                for row in ws.iter_rows():
+                    for cell in row:
+                        if cell.data_type == "f":
+                            cell.data_type = "s"
                 ws.freeze_panes = "A2"
                 for i, col in enumerate(table.columns, start=1):
                     width = max([len(str(col)) * 2] + [len(str(v)) for v in table[col].head(200)])

@@ -548,6 +548,11 @@ def read(path, layer: str | None = None, coords: str | None = None, *, crs=None,
     """
     src = open_source(path, layer)
     notes = Notes(src.shown)
+    if crs is not None:           # a wrong --crs is the user's, said before any reader sees it
+        try:
+            crs = crsmod.parse_crs(crs)
+        except ValueError as exc:
+            raise InputError(str(exc), src.shown) from exc
     if coords is not None:
         try:
             coords = chinacoords.normalise_name(coords)

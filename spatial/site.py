@@ -129,7 +129,8 @@ class SiteReport:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables in report order, keyed by their sheet/layer name."""
-        out = {"findings": self.findings, "parcels": pd.DataFrame(self.parcels.drop(columns="geometry")),
+        parcels = pd.DataFrame(self.parcels.drop(columns="geometry")).rename(columns=PARCEL_HEADERS)
+        out = {"findings": self.findings, "parcels": parcels,
                "townships": self.townships, "lines": self.lines}
         if self.slope is not None:
             out["slope"] = self.slope
@@ -139,6 +140,8 @@ class SiteReport:
         return out
 
 
+PARCEL_HEADERS = {"parcel": "地块", "area_m2": "面积(平方米)", "area_mu": "面积(亩)", "area_ha": "面积(公顷)",
+                  "in_district_share": "区内比例"}
 TABLE_TITLES = {"findings": "预审结论", "parcels": "地块面积", "townships": "所在乡镇", "lines": "三区三线",
                 "slope": "坡度分级", "protection": "水源保护区", "nearby": "周边要素", "access": "交通可达",
                 "data_sources": "数据来源"}
@@ -176,6 +179,12 @@ def parcels_from(gdf: gpd.GeoDataFrame, source: str | None = None) -> gpd.GeoDat
         unique.append(lab if seen[lab] == 1 else f"{lab}（{seen[lab]}）")
     out = gpd.GeoDataFrame({"parcel": unique}, geometry=polys.geometry.to_crs(settings.STORAGE_CRS).values,
                            crs=settings.STORAGE_CRS)
+    flat = shapely.area(shapely.make_valid(out.to_crs(settings.METRIC_CRS).geometry.values)) < 0.01
+    if flat.all():
+        raise InputError("the parcels have no area (their rings enclose nothing)", source)
+    if flat.any():
+        raise InputError(f"parcel(s) {', '.join(np.asarray(unique)[flat][:5])} have no area (their rings enclose "
+                         f"nothing)", source)
     out.attrs["dropped"] = dropped
     out.attrs["source"] = source
     return out
@@ -382,6 +391,17 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
     for i in np.flatnonzero(share_d < 1 - 1e-4):
         what = "位于区界外" if share_d[i] < 1e-6 else f"{(1 - share_d[i]) * 100:.1f}% 位于区界外"
         finding("review", parcels_tab.at[i, "parcel"], "区界", f"地块{what}，区外部分未按本区图层检查")
+    outside = share_d < 1e-6
+    # parcels that overlap each other: their areas add up to more than the land they cover
+    if len(geoms) > 1:
+        tree = shapely.STRtree(geoms.values)
+        a_i, b_i = tree.query(geoms.values, predicate="intersects")
+        keep = a_i < b_i
+        for a_, b_ in zip(a_i[keep], b_i[keep]):
+            ov = shapely.area(shapely.intersection(geoms.values[a_], geoms.values[b_]))
+            if ov > MIN_PIECE_M2:
+                finding("info", f"{parcels_tab.at[a_, 'parcel']} / {parcels_tab.at[b_, 'parcel']}", "地块重叠",
+                        f"两地块重叠 {ov / settings.M2_PER_MU:,.2f} 亩；合计面积按各地块相加，重叠部分计两次")
 
     pieces: list[dict] = []
 
@@ -420,17 +440,35 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
             share = inside[i] / area[i] if area[i] else 0.0
             sev, verdict, text, src = _verdict(rule, share)
             parcel = parcels_tab.at[i, "parcel"]
+            if outside[i]:
+                line_rows.append({"地块": parcel, "管控线": line_zh, "重叠面积(亩)": np.nan, "重叠面积(公顷)": np.nan,
+                                  "占地块比例": np.nan, "判定": "未检查", "说明": "地块位于区界外，本区图层不覆盖",
+                                  "依据": "", "来源": "", "severity": "info"})
+                continue
             line_rows.append({"地块": parcel, "管控线": line_zh, "重叠面积(亩)": round(inside[i] / settings.M2_PER_MU, 3),
                               "重叠面积(公顷)": round(inside[i] / settings.M2_PER_HA, 4),
                               "占地块比例": round(min(share, 1.0), 4), "判定": SEVERITY_ZH[sev], "说明": verdict,
                               "依据": text, "来源": src, "severity": sev})
-            if sev != "ok" or (rule is not None and share > 0):
-                if rule is not None and rule["relation"] == "outside":
-                    where = f"{(1 - share) * 100:.1f}% 位于{line_zh}外"
+            is_outside_rule = rule is not None and rule["relation"] == "outside"
+            if sev != "ok" or (rule is not None and share > 0 and not is_outside_rule):
+                if is_outside_rule:
+                    out_mu = max(area[i] - inside[i], 0.0) / settings.M2_PER_MU
+                    where = f"{out_mu:,.2f} 亩（{max(1 - share, 0.0) * 100:.1f}%）位于{line_zh}外"
                 else:
                     where = f"重叠 {inside[i] / settings.M2_PER_MU:,.2f} 亩（{share * 100:.1f}%）"
                 finding(sev, parcel, line_zh, f"{verdict}：{where}", text, src)
-            if inside[i] > 0:
+            if is_outside_rule:
+                # the piece the rule is about is the part outside the line
+                rest = _polygonal(shapely.difference(geoms.values[i], ctx.union(line_id)))
+                if sev != "ok" and not rest.is_empty:
+                    pieces.append({"parcel": parcel, "kind": "三区三线", "item": f"{line_zh}外",
+                                   "area_mu": round(rest.area / settings.M2_PER_MU, 3), "verdict": SEVERITY_ZH[sev],
+                                   "geometry": rest})
+                if inside[i] > 0:
+                    pieces.append({"parcel": parcel, "kind": "三区三线", "item": line_zh,
+                                   "area_mu": round(inside[i] / settings.M2_PER_MU, 3), "verdict": "符合",
+                                   "geometry": pcs[i]})
+            elif inside[i] > 0:
                 pieces.append({"parcel": parcel, "kind": "三区三线", "item": line_zh,
                                "area_mu": round(inside[i] / settings.M2_PER_MU, 3), "verdict": SEVERITY_ZH[sev],
                                "geometry": pcs[i]})
@@ -463,6 +501,10 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
 
     # access over the roads
     access_tab = _access(ctx, parcels_tab, geoms, network, used, finding)
+    if outside.any() and len(access_tab):
+        m = access_tab["地块"].isin(set(parcels_tab.loc[outside, "parcel"]))
+        access_tab.loc[m, ["行车时间(分钟)", "道路里程(公里)", "接入距离(米)", "直线距离(公里)"]] = np.nan
+        access_tab.loc[m, "名称"] = "区外，未计算"
 
     sources = ctx.sources(tuple(dict.fromkeys(used))).rename(
         columns={"layer": "图层", "name": "名称", "data_status": "数据状态", "origin": "来源类别", "source": "来源"})
@@ -514,7 +556,7 @@ def _slope(dem, layers, cat, parcels_tab, geoms, area, rules, project_type, find
         elif rule is None and steep > 0.001:
             finding("info", parcel, "坡度", f"含 25° 以上陡坡 {steep:,.2f} 亩（本项目类型无坡度限制）")
         if steep_polys is not None and steep > 0.001:
-            sp = steep_polys.to_crs(settings.METRIC_CRS)
+            sp = steep_polys[steep_polys["grade"] == 5].to_crs(settings.METRIC_CRS)
             g = _polygonal(shapely.intersection(geoms.values[i], shapely.union_all(sp.geometry.values)))
             if not g.is_empty:
                 pieces.append({"parcel": parcel, "kind": "坡度", "item": "≥25°", "area_mu": round(steep, 3),
@@ -540,7 +582,8 @@ def _level(value) -> int | None:
     return None
 
 
-def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces, ctx, site_ctx):
+def protection_levels(zones_p: gpd.GeoDataFrame) -> pd.Series:
+    """The level (1, 2 or 3 for 准保护区) of each protection zone, from its level field."""
     source = zones_p.attrs.get("source")
     field_ = next((f for f in ("level", "级别", "保护级别", "JB", "BHJB") if f in zones_p.columns), None)
     if field_ is None:
@@ -549,13 +592,42 @@ def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding,
     unknown = zones_p.loc[levels.isna(), field_].astype(str).unique()
     if len(unknown):
         raise InputError(f"protection level(s) {', '.join(unknown[:5])} not understood; use 一级/二级 (or 1/2)", source)
+    polys = zones_p.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polys.any():
+        raise InputError("the protection zones hold no polygons", source)
+    return levels
+
+
+def check_shared(ctx: SiteContext, *, protection=None, dem=None, layers=None) -> None:
+    """Check the options a batch shares (protection zones, DEM) once, before any project."""
+    from pyproj import CRS
+
+    from . import raster
+
+    if protection is not None and not isinstance(protection, gpd.GeoDataFrame):
+        zones = ctx._memo(("protection", str(protection)), lambda: ctx.cat.layer_or_file(protection))
+        protection_levels(zones)
+    if dem is not None:
+        for p in raster.dem_paths(dem, layers):
+            raster._inspect(p, CRS.from_user_input(settings.METRIC_CRS))
+
+
+def _protection(zones_p, parcels_tab, geoms, area, rules, project_type, finding, pieces, ctx, site_ctx):
+    levels = protection_levels(zones_p)
     names = zones_p["name"].astype(str) if "name" in zones_p.columns else pd.Series([""] * len(zones_p))
     rows = []
+    higher = shapely.Polygon()         # a 二级 polygon drawn around its 一级 counts only the ring
     for lv, check in ((1, "protection_1"), (2, "protection_2"), (3, None)):
         sel = zones_p[levels.to_numpy() == lv]
         if len(sel) == 0:
             continue
-        zones = site_ctx._memo(("protection zones", id(zones_p), lv), lambda: _zones(sel))
+
+        def make(sel=sel, higher=higher):
+            own = shapely.difference(_metric_union(sel), higher)
+            return gpd.GeoSeries(tile(own), crs=settings.METRIC_CRS)
+
+        zones = site_ctx._memo(("protection zones", id(zones_p), lv), make)
+        higher = shapely.union(higher, _metric_union(sel))
         inside, pcs = _inside_area(geoms, zones)
         label = {1: "一级保护区", 2: "二级保护区", 3: "准保护区"}[lv]
         ctx[label] = shapely.union_all(zones.values)
@@ -609,7 +681,10 @@ def _nearby(ctx, parcels_tab, geoms, near_m, used):
                 rel = f"相距 {d:,.0f} 米"
             rows.append({"地块": parcels_tab.at[f, "parcel"], "类别": layer_zh, "名称": names[z], "关系": rel,
                          "距离(米)": round(d, 1), "数据状态": status[z]})
-    return pd.DataFrame(rows, columns=["地块", "类别", "名称", "关系", "距离(米)", "数据状态"])
+    out = pd.DataFrame(rows, columns=["地块", "类别", "名称", "关系", "距离(米)", "数据状态"])
+    order = {p: k for k, p in enumerate(parcels_tab["parcel"])}
+    out["_p"] = out["地块"].map(order)
+    return out.sort_values(["_p", "距离(米)", "类别", "名称"], kind="stable").drop(columns="_p").reset_index(drop=True)
 
 
 def _access(ctx, parcels_tab, geoms, network, used, finding):

@@ -2,6 +2,7 @@
 the same parcel in every format, the rules by project type, the report, bad input, batches."""
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from pathlib import Path
@@ -239,7 +240,9 @@ def test_the_same_parcel_in_every_format_gives_the_same_report(each_format, coun
         gp = gpd.read_file(tmp_path / f"{fmt}.gpkg", layer="parcels")
         assert gp.is_valid.all() and gp.to_crs(settings.METRIC_CRS).area.iloc[0] == pytest.approx(HEXAGON.area, rel=1e-4)
         pieces = gpd.read_file(tmp_path / f"{fmt}.gpkg", layer="pieces")
-        assert len(pieces) == 3 and pieces.is_valid.all()
+        # eco, farmland, and the urban boundary's inside (符合) and outside (需论证) parts
+        assert len(pieces) == 4 and pieces.is_valid.all()
+        assert set(pieces.loc[pieces["item"] == "城镇开发边界外", "verdict"]) == {"需论证"}
         assert (tmp_path / f"{fmt}.html").read_text(encoding="utf-8").count("<svg") == 1
     ref = tables.pop("shp")
     for fmt, t in tables.items():
@@ -396,7 +399,9 @@ def test_xlsx_has_a_sheet_per_table_and_gpkg_the_pieces(cat, tmp_path):
     assert layers["parcels"] in ("Polygon", "MultiPolygon") and layers["pieces"] in ("Polygon", "MultiPolygon")
     pieces = gpd.read_file(gp, layer="pieces")
     assert pieces.crs.to_epsg() == 4490 and pieces.is_valid.all()
-    assert sorted(pieces["item"]) == ["城镇开发边界", "永久基本农田", "生态保护红线"]
+    assert sorted(pieces["item"]) == ["城镇开发边界", "城镇开发边界外", "永久基本农田", "生态保护红线"]
+    outside = pieces[pieces["item"] == "城镇开发边界外"].to_crs(settings.METRIC_CRS)
+    assert outside.area.sum() == pytest.approx(60_000.0, rel=1e-5)          # 600 × 100 m south of the line
     with pytest.raises(InputError, match="exists"):
         site_report.write(r, tmp_path / "r.gpkg")          # no silent overwrite
 
@@ -451,7 +456,7 @@ def test_self_intersecting_ring_is_repaired_and_reported(cat, tmp_path, capsys, 
     f = pd.read_excel(tmp_path / "r.xlsx", sheet_name="预审结论")
     fix = f[f["事项"] == "几何修复"]
     assert len(fix) == 1 and "Self-intersection" in fix["说明"].iloc[0] and "已自动修复" in fix["说明"].iloc[0]
-    area = pd.read_excel(tmp_path / "r.xlsx", sheet_name="地块面积")["area_mu"].iloc[0]
+    area = pd.read_excel(tmp_path / "r.xlsx", sheet_name="地块面积")["面积(亩)"].iloc[0]
     assert area == pytest.approx(shapely.make_valid(bow).area / MU, rel=1e-4)       # two triangles
 
 
@@ -497,7 +502,10 @@ def test_a_1000_parcel_file_is_checked_in_one_pass(cat):
     eco = r.lines[r.lines["管控线"] == "生态保护红线"].set_index("地块")["重叠面积(亩)"]
     ref = gpd.overlay(parcels, _frame([ECO], z=[1]), how="intersection").set_index("name").geometry.area / MU
     np.testing.assert_allclose(eco.reindex(ref.index), ref, rtol=1e-3, atol=1e-3)
-    assert (eco.drop(ref.index) == 0).all()
+    rest = eco.drop(ref.index)
+    outside = (r.parcels.set_index("parcel")["in_district_share"] < 1e-6).reindex(rest.index)
+    assert outside.any()                      # the square reaches beyond the district: 未检查 there
+    assert rest[~outside].eq(0).all() and rest[outside].isna().all()
 
 
 def test_a_county_folder_protection_layer_is_used_without_the_option(county, tmp_path, capsys):
@@ -516,3 +524,91 @@ def test_a_county_folder_protection_layer_is_used_without_the_option(county, tmp
     assert prot["面积(亩)"].iloc[0] == pytest.approx(PARCEL.intersection(centre.buffer(150, 64)).area / MU, rel=1e-3)
     sources = pd.read_excel(tmp_path / "r.xlsx", sheet_name="数据来源")
     assert "water_protection" in set(sources["图层"])
+
+
+# ------------------------------------------------------------------ found by trying to break it
+def test_the_input_is_never_overwritten_and_outs_are_not_repeated(county, tmp_path, capsys):
+    good = tmp_path / "红线.gpkg"
+    _frame([PARCEL], name=["甲"]).to_crs(4490).to_file(good)
+    before = good.read_bytes()
+    code, _, err = run(capsys, "--layers", county, "check", "site", good, "--out", good, "--overwrite")
+    assert code == 2 and "is the input file" in err and good.read_bytes() == before
+    same = tmp_path / "r.html"
+    code, _, err = run(capsys, "--layers", county, "check", "site", good, "--out", same, "--out", same)
+    assert code == 2 and "given twice" in err and not same.exists()
+    code, _, err = run(capsys, "--layers", county, "check", "site", good, "--crs", "9999")
+    assert code == 2 and "not a coordinate system" in err and "Traceback" not in err
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_excel(cat, tmp_path):
+    r = site.check_site(_frame([PARCEL], name=["=1+1"]), catalog=cat, name='=HYPERLINK("http://x","y")')
+    path = site_report.write(r, tmp_path / "r.xlsx")
+    wb = openpyxl.load_workbook(path)
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)
+             and c.value.startswith("=")]
+    assert cells and all(c.data_type == "s" for c in cells)
+    assert "=1+1" in [c.value for c in cells]
+
+
+def test_a_parcel_outside_gets_no_verdicts_and_no_times(cat):
+    far = box(X0 + 200_000, Y0, X0 + 200_500, Y0 + 500)
+    r = site.check_site(_frame([PARCEL, far], name=["区内", "区外"]), catalog=cat)
+    out_rows = r.lines[r.lines["地块"] == "区外"]
+    assert (out_rows["判定"] == "未检查").all() and out_rows["重叠面积(亩)"].isna().all()
+    acc = r.access[r.access["地块"] == "区外"]
+    assert acc["行车时间(分钟)"].isna().all() and (acc["名称"] == "区外，未计算").all()
+    assert ((r.findings["地块"] == "区外") & (r.findings["事项"] == "区界")).any()
+
+
+def test_nested_protection_zones_count_the_ring_only(cat, tmp_path):
+    centre = Point(X0 + 400, Y0 - 500)
+    zones = _frame([centre.buffer(100, 64), centre.buffer(400, 64)], name=["水源", "水源"], level=["一级", "二级"])
+    r = site.check_site(_frame([PARCEL], name=["甲"]), catalog=cat, protection=zones.to_crs(4490))
+    p = r.protection.set_index("级别")
+    ring = centre.buffer(400, 64).difference(centre.buffer(100, 64))
+    assert p.loc["二级保护区", "面积(亩)"] == pytest.approx(PARCEL.intersection(ring).area / MU, rel=1e-3)
+    assert p["占地块比例"].sum() <= 1.0 + 1e-9
+
+
+def test_zero_area_and_overlapping_parcels(cat):
+    flat = Polygon([(X0, Y0 - 100), (X0 + 100, Y0 - 100), (X0 + 200, Y0 - 100)])
+    with pytest.raises(InputError, match="have no area"):
+        site.check_site(_frame([flat], name=["扁"]), catalog=cat)
+    r = site.check_site(_frame([PARCEL, PARCEL], name=["甲", "乙"]), catalog=cat)
+    ov = r.findings[r.findings["事项"] == "地块重叠"]
+    assert len(ov) == 1 and "360.00 亩" in ov["说明"].iloc[0]
+
+
+def test_the_steep_piece_is_the_steep_part_only(cat, tmp_path):
+    from terrain_fixtures import metric_grid, write_tif
+    transform, x, y = metric_grid(120, 10.0)
+    # level west of X0 + 600, a 30° slope east of it
+    z = 1500 + np.where(x > X0 + 600, (x - (X0 + 600)) * math.tan(math.radians(30)), 0.0)
+    dem = write_tif(tmp_path / "half.tif", z, transform)
+    parcel = box(X0 + 300, Y0 - 900, X0 + 900, Y0 - 500)            # half level, half steep
+    r = site.check_site(_frame([parcel], name=["半坡"]), catalog=cat, dem=dem, project_type="agriculture-grain")
+    steep = r.pieces[r.pieces["kind"] == "坡度"].to_crs(settings.METRIC_CRS)
+    assert len(steep) == 1
+    assert steep.area.iloc[0] == pytest.approx(parcel.area / 2, rel=0.06)
+    col = [c for c in r.slope.columns if c.startswith("Ⅴ级") and c.endswith("(亩)")][0]
+    assert steep["area_mu"].iloc[0] == pytest.approx(r.slope[col].iloc[0], rel=1e-9)
+
+
+def test_each_with_repeated_file_names_and_a_bad_shared_option(county, tmp_path, capsys):
+    folder = tmp_path / "批次"
+    (folder / "子目录").mkdir(parents=True)
+    _frame([PARCEL], name=["甲"]).to_crs(4490).to_file(folder / "项目.gpkg")
+    _frame([HEXAGON], name=["乙"]).to_crs(4490).to_file(folder / "子目录" / "项目.gpkg")
+    out = tmp_path / "报告"
+    code, _, err = run(capsys, "--layers", county, "check", "site", folder, "--each", "--out", out)
+    assert code == 0, err
+    assert sorted(p.name for p in out.glob("*.html")) == ["项目.html", "项目（2）.html"]
+    nolevel = tmp_path / "无级别.gpkg"
+    _frame([PARCEL.buffer(50)], name=["z"]).to_crs(4490).to_file(nolevel)
+    out2 = tmp_path / "报告2"
+    code, _, err = run(capsys, "--layers", county, "check", "site", folder, "--each", "--out", out2,
+                       "--protection", nolevel)
+    assert code == 2 and "need a level field" in err and not out2.exists()
+    # a second run into the same folder finds its reports and refuses, before writing anything
+    code, _, err = run(capsys, "--layers", county, "check", "site", folder, "--each", "--out", out)
+    assert code == 2 and "already exists" in err
