@@ -316,3 +316,18 @@ def test_landcover_speeds_from_polygons(tmp_path):
     bad.write_text("class,kmh\n林地,fast\n", encoding="utf-8")
     with pytest.raises(surface.InputError, match="speeds must be numbers"):
         surface.read_speeds(bad)
+
+
+def test_search_equals_scikit_image_mcp_on_8_neighbours():
+    from skimage.graph import MCP_Geometric
+
+    rng = np.random.default_rng(11)
+    speed = rng.uniform(1.0, 6.0, (60, 70))
+    seeds = [(5, 5), (50, 60), (30, 2)]
+    seed = np.full(speed.shape, np.inf)
+    for rc in seeds:
+        seed[rc] = 0.0
+    mine, _ = search(speed, seed, res=30.0, neighbours=8)
+    cost = 30.0 * 0.06 / speed            # minutes to cross a cell: MCP_Geometric averages the two cells
+    ref, _ = MCP_Geometric(cost, fully_connected=True).find_costs(seeds)
+    assert np.abs(mine - ref).max() < 1e-9
