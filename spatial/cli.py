@@ -949,12 +949,14 @@ def _register_groups() -> None:
     """Command groups kept in their own modules (the CLI is split along its concerns)."""
     from .cli_demo import demo_cmd, doctor_cmd
     from .cli_site import site_cmd
+    from .cli_surface import surface_cmd
     from .cli_terrain import terrain_group
 
     cli.add_command(terrain_group, name="terrain")
     cli.add_command(demo_cmd, name="demo")
     cli.add_command(doctor_cmd, name="doctor")
     check.add_command(site_cmd, name="site")
+    access.add_command(surface_cmd, name="surface")
 
 
 if __name__ != "__main__":

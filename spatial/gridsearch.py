@@ -61,51 +61,6 @@ def tobler_kmh(slope):
 
 
 @_njit
-def _push(keys, vals, size, key, val):
-    if size == keys.shape[0]:
-        nk = np.empty(keys.shape[0] * 2, keys.dtype)
-        nv = np.empty(vals.shape[0] * 2, vals.dtype)
-        nk[:size] = keys[:size]
-        nv[:size] = vals[:size]
-        keys, vals = nk, nv
-    i = size
-    keys[i] = key
-    vals[i] = val
-    while i > 0:
-        p = (i - 1) >> 1
-        if keys[p] <= keys[i]:
-            break
-        keys[p], keys[i] = keys[i], keys[p]
-        vals[p], vals[i] = vals[i], vals[p]
-        i = p
-    return keys, vals, size + 1
-
-
-@_njit
-def _pop(keys, vals, size):
-    key, val = keys[0], vals[0]
-    size -= 1
-    if size > 0:
-        keys[0] = keys[size]
-        vals[0] = vals[size]
-        i = 0
-        while True:
-            left = 2 * i + 1
-            if left >= size:
-                break
-            right = left + 1
-            m = left
-            if right < size and keys[right] < keys[left]:
-                m = right
-            if keys[i] <= keys[m]:
-                break
-            keys[m], keys[i] = keys[i], keys[m]
-            vals[m], vals[i] = vals[i], vals[m]
-            i = m
-    return key, val, size
-
-
-@_njit
 def _search(speed, z, use_z, passable, seed_time, seed_label, res, limit, moves, crossed):
     """The search on arrays framed by two cells of barrier (so no move leaves the array)."""
     rows, cols = speed.shape
@@ -140,10 +95,46 @@ def _search(speed, z, use_z, passable, seed_time, seed_label, res, limit, moves,
             if st[i] < dist[i]:
                 dist[i] = st[i]
                 label[i] = sl[i]
-                keys, vals, size = _push(keys, vals, size, st[i], i)
+                # push (st[i], i)
+                if size == keys.shape[0]:
+                    nk = np.empty(keys.shape[0] * 2, keys.dtype)
+                    nv = np.empty(vals.shape[0] * 2, vals.dtype)
+                    nk[:size] = keys[:size]
+                    nv[:size] = vals[:size]
+                    keys, vals = nk, nv
+                h = size
+                keys[h] = st[i]
+                vals[h] = i
+                size += 1
+                while h > 0:
+                    q = (h - 1) >> 1
+                    if keys[q] <= keys[h]:
+                        break
+                    keys[q], keys[h] = keys[h], keys[q]
+                    vals[q], vals[h] = vals[h], vals[q]
+                    h = q
     flat = 6.0 * math.exp(-3.5 * 0.05)
     while size > 0:
-        t, i, size = _pop(keys, vals, size)
+        # pop the smallest
+        t, i = keys[0], vals[0]
+        size -= 1
+        if size > 0:
+            keys[0] = keys[size]
+            vals[0] = vals[size]
+            h = 0
+            while True:
+                left = 2 * h + 1
+                if left >= size:
+                    break
+                right = left + 1
+                mm = left
+                if right < size and keys[right] < keys[left]:
+                    mm = right
+                if keys[h] <= keys[mm]:
+                    break
+                keys[mm], keys[h] = keys[h], keys[mm]
+                vals[mm], vals[h] = vals[h], vals[mm]
+                h = mm
         if done[i] or t > dist[i]:
             continue
         if t > limit:
@@ -168,7 +159,23 @@ def _search(speed, z, use_z, passable, seed_time, seed_label, res, limit, moves,
             if nt < dist[j]:
                 dist[j] = nt
                 label[j] = label[i]
-                keys, vals, size = _push(keys, vals, size, nt, j)
+                if size == keys.shape[0]:
+                    nk = np.empty(keys.shape[0] * 2, keys.dtype)
+                    nv = np.empty(vals.shape[0] * 2, vals.dtype)
+                    nk[:size] = keys[:size]
+                    nv[:size] = vals[:size]
+                    keys, vals = nk, nv
+                h = size
+                keys[h] = nt
+                vals[h] = j
+                size += 1
+                while h > 0:
+                    q = (h - 1) >> 1
+                    if keys[q] <= keys[h]:
+                        break
+                    keys[q], keys[h] = keys[h], keys[q]
+                    vals[q], vals[h] = vals[h], vals[q]
+                    h = q
     # beyond the limit nothing is settled
     for i in range(n):
         if not done[i]:
