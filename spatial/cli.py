@@ -544,9 +544,14 @@ def access():
 @click.option("--max-access-km", type=float, default=None,
               help="Seats farther than this from every road are an error: the roads do not cover them "
                    "(default 5).")
+@click.option("--method", type=click.Choice(["network", "surface"]), default="network", show_default=True,
+              help="surface: also read each seat's minutes off the travel-time surface (network on roads, "
+                   "walking off them) and compare.")
+@click.option("--resolution", type=float, default=100.0, show_default=True, help="Surface cell size, metres.")
+@click.option("--dem", "dems", multiple=True, type=click.Path(path_type=Path), help="Surface: DEM for walking slopes.")
 @click.pass_context
 def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_factor, access_speed, class_field,
-                   osm_file, ignore_maxspeed, max_access_km):
+                   osm_file, ignore_maxspeed, max_access_km, method, resolution, dems):
     """乡镇30分钟上高速比例: minutes from every township seat to the nearest expressway entrance."""
     _precheck_out(out, overwrite)
     from . import access as acc
@@ -580,14 +585,49 @@ def access_highway(ctx, minutes, scenario, out, overwrite, speeds_file, terrain_
     except InputError as exc:
         raise BadInput(exc.line) from exc
     _print_access(rows, kpi, changes, minutes, scenarios)
+    compare = None
+    if method == "surface":
+        if osm_file:
+            raise BadInput("--method surface routes on the road layers, not on --osm")
+        if "current" not in scenarios:
+            raise BadInput("--method surface compares today's network: use --scenario current or both")
+        from .cli_surface import highway_surface
+        try:
+            compare, surf = highway_surface(ctx, cat, rows, resolution, dems)
+        except InputError as exc:
+            raise BadInput(exc.line) from exc
+        _print_surface_compare(compare, minutes, surf)
     sources = _data_sources(cat, ["townships"] if osm_file else ["townships", "roads", "expressways", "interchanges"])
     _caveat(sources)
     if out is not None:
-        _write_tables(out, {"access": rows, "kpi": kpi, "changes": changes, "data_sources": sources}, overwrite,
-                      sheet_names={"access": "乡镇", "kpi": "KPI", "changes": "变化", "data_sources": "数据来源"})
+        tables = {"access": rows, "kpi": kpi, "changes": changes}
+        if compare is not None:
+            tables["surface"] = compare
+        _write_tables(out, {**tables, "data_sources": sources}, overwrite,
+                      sheet_names={"access": "乡镇", "kpi": "KPI", "changes": "变化", "surface": "栅格法对比",
+                                   "data_sources": "数据来源"})
 
 
 _SCENARIO_ZH = {"current": "现状", "planned": "规划"}
+
+
+def _print_surface_compare(compare, minutes, surf):
+    t = Table(title=f"路网法与栅格法对比（现状，{surf.res:g} 米格网）", title_justify="left")
+    for col in ("名称", "路网法(分钟)", "栅格法(分钟)", "差(分钟)"):
+        t.add_column(col, no_wrap=True)
+    for r in compare.itertuples():
+        t.add_row(str(r.name), "—" if pd.isna(r.minutes_network) else f"{r.minutes_network:.1f}",
+                  "—" if pd.isna(r.minutes_surface) else f"{r.minutes_surface:.1f}",
+                  "—" if pd.isna(r.difference) else f"{r.difference:+.1f}")
+    console.print(t)
+    net_share = (compare["minutes_network"] <= minutes).mean()
+    surf_share = (compare["minutes_surface"] <= minutes).mean()
+    d = compare["difference"].dropna()
+    click.echo(f"within {minutes:g} min: network {net_share * 100:.1f} %, surface {surf_share * 100:.1f} % of seats; "
+               f"surface − network: median {d.median():+.2f}, largest {d.abs().max():.2f} min "
+               f"(the surface reads the seat's cell; the network snaps the seat to its road at the access speed)")
+    for note in surf.notes:
+        click.echo(f"note: {note}")
 
 
 def _print_access(rows, kpi, changes, minutes, scenarios):
@@ -854,10 +894,15 @@ def coverage_protection(ctx, layer, first, second, out, overwrite):
 @click.option("--speeds", "speeds_file", type=click.Path(path_type=Path), help="TOML file of speeds and class aliases.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write results (.gpkg or .xlsx).")
 @click.option("--overwrite", is_flag=True)
+@click.option("--method", type=click.Choice(["network", "surface"]), default="network", show_default=True,
+              help="surface: the circles from travel-time surfaces (roads as a network, walking off them, "
+                   "Tobler on --dem); network: along the roads with an off-road margin.")
+@click.option("--resolution", type=float, default=100.0, show_default=True, help="Surface cell size, metres.")
+@click.option("--dem", "dems", multiple=True, type=click.Path(path_type=Path), help="Surface: DEM for walking slopes.")
 @input_options()
 @click.pass_context
 def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k, candidates, speeds_file,
-                    out, overwrite):
+                    out, overwrite, method, resolution, dems):
     """15分钟城市社区健康服务圈 and 30分钟乡村健康服务圈: who is covered, the gaps, new sites."""
     _precheck_out(out, overwrite)
     from . import coverage as cov
@@ -875,8 +920,17 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
         ic = cat.load_optional("interchanges")
         net = netmod.from_layers(roads, ex, ic, speeds=speeds)
         ub = cat.load_optional("urban_boundary")
-        circles = cov.health_circles(fac, net, urban_boundary=ub, urban_minutes=urban_minutes,
-                                     rural_minutes=rural_minutes, walk_kmh=walk_speed)
+        surface_notes = []
+        if method == "surface":
+            from . import surface as surf
+            fr = surf.friction(None, resolution=resolution, dem=list(dems) or None, layers=ctx.obj["layers"],
+                               walk_kmh=walk_speed)
+            pts = fac[fac.geom_type == "Point"]
+            circles, surface_notes = surf.health_circles(pts, net, fr, urban=cov.urban_mask(pts, ub),
+                                                          urban_minutes=urban_minutes, rural_minutes=rural_minutes)
+        else:
+            circles = cov.health_circles(fac, net, urban_boundary=ub, urban_minutes=urban_minutes,
+                                         rural_minutes=rural_minutes, walk_kmh=walk_speed)
         tables = {"circles": circles}
         if cat.get("township_areas").exists:
             areas = cat.load("township_areas")
@@ -893,8 +947,12 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
                 cand = cov.candidate_sites(cat.load("townships"), roads, fac)
             demand, weights, unit = _demand(cat, circles)
             cand_urban = cov.urban_mask(cand, ub)
-            cover = cov.site_matrix(cand, demand, net, urban=cand_urban, urban_minutes=urban_minutes,
-                                    rural_minutes=rural_minutes, walk_kmh=walk_speed)
+            if method == "surface":
+                cover = surf.site_matrix(cand, demand, net, fr, urban=cand_urban, urban_minutes=urban_minutes,
+                                         rural_minutes=rural_minutes)
+            else:
+                cover = cov.site_matrix(cand, demand, net, urban=cand_urban, urban_minutes=urban_minutes,
+                                        rural_minutes=rural_minutes, walk_kmh=walk_speed)
             picks = cov.choose_sites(cover, weights, min(k, len(cand)))
             picks["name"] = cand["name"].astype(str).to_numpy()[picks["candidate"]] if "name" in cand else picks["candidate"]
             picks["unit"] = unit
@@ -908,7 +966,11 @@ def coverage_health(ctx, urban_minutes, rural_minutes, walk_speed, population, k
     except InputError as exc:
         raise BadInput(exc.line) from exc
     click.echo(f"service areas: {int((circles['setting'] == 'urban').sum())} urban ({urban_minutes:g} min on foot), "
-               f"{int((circles['setting'] == 'rural').sum())} rural ({rural_minutes:g} min by road)")
+               f"{int((circles['setting'] == 'rural').sum())} rural ({rural_minutes:g} min by road)"
+               + (f"; method surface, {resolution:g} m cells (each facility's circle is where it is also the "
+                  "nearest of its group)" if method == "surface" else ""))
+    for note in surface_notes:
+        click.echo(f"note: {note}")
     sources = _data_sources(cat, ["health_facilities", "roads", "expressways", "interchanges", "urban_boundary",
                                   "township_areas", "townships"])
     _caveat(sources)

@@ -157,8 +157,9 @@ def friction(area=None, *, resolution: float = DEFAULT_RESOLUTION, dem=None, lay
                              f"(limit {MAX_CELLS:,})", hint="use a coarser --resolution or a smaller --area")
         inside = features.geometry_mask([geom], out_shape=shape, transform=transform, invert=True,
                                         all_touched=True)
-        notes.append(f"no DEM: off-road walking on level ground at {walk_kmh:.2f} km/h everywhere "
-                     "(Tobler's speed at 0°); give --dem for slopes")
+        tobler = " (Tobler's speed at 0°)" if abs(walk_kmh - TOBLER_FLAT_KMH) < 1e-9 else ""
+        notes.append(f"no DEM: off-road walking on level ground at {walk_kmh:.2f} km/h everywhere{tobler}; "
+                     "give --dem for slopes")
     speed = np.full(shape, float(walk_kmh))
     if landcover is not None:
         speed, lc_notes = _landcover_speeds(landcover, landcover_field, speeds or {}, transform, shape, walk_kmh)
@@ -495,7 +496,7 @@ def travel_surface(targets, network=None, *, fr: Friction | None = None, access_
                      "ordinary roads (expressways and ramps seed none: the land beside them is reached "
                      "through the entrances' roads)")
     else:
-        notes.append("no road network: everything is walked")
+        notes.append("walked only (no roads used for these targets)")
     row, col, ok = fr.cells_of(xy[:, 0], xy[:, 1])
     for i in np.flatnonzero(ok):
         if seed[row[i], col[i]] > 0 or label[row[i], col[i]] != i:
@@ -590,3 +591,50 @@ def allocate_capacity(facilities: gpd.GeoDataFrame, population: np.ndarray, fr: 
                      "minutes_of_last_served": round(last, 2) if np.isfinite(last) else np.nan})
     table = pd.DataFrame(rows)
     return table, left
+
+
+# --------------------------------------------------------------------------- health circles
+def health_circles(facilities: gpd.GeoDataFrame, road_net, fr: Friction, *, urban: np.ndarray,
+                   urban_minutes: float = 15.0, rural_minutes: float = 30.0) -> tuple[gpd.GeoDataFrame, list]:
+    """The 15-minute urban (on foot) and 30-minute rural (by road, then on foot) health circles
+    from travel-time surfaces, in the schema of :func:`spatial.coverage.health_circles`.
+
+    Each facility's polygon is the part of its circle where it is also the nearest facility of
+    its group, so the polygons of a group do not overlap; their union is what the group covers.
+    """
+    pts = facilities.to_crs(settings.STORAGE_CRS).reset_index(drop=True)
+    parts, notes = [], []
+    for is_urban, minutes, mode, net in ((True, urban_minutes, "步行", None), (False, rural_minutes, "车行", road_net)):
+        sel = np.flatnonzero(urban == is_urban)
+        if len(sel) == 0:
+            continue
+        group = pts.iloc[sel].reset_index(drop=True)
+        s = travel_surface(group, net, fr=fr, limit=minutes)
+        notes += [n for n in s.notes if n not in notes]
+        mask = fr.inside & (s.minutes <= minutes) & (s.nearest >= 0)
+        polys = s._polygons(np.where(mask, s.nearest, 0), mask) if mask.any() else {}
+        geoms = [polys.get(i, shapely.Polygon()) for i in range(len(group))]
+        out = gpd.GeoDataFrame(group.drop(columns="geometry"),
+                               geometry=gpd.GeoSeries(geoms, crs=settings.METRIC_CRS).to_crs(settings.STORAGE_CRS).values,
+                               crs=settings.STORAGE_CRS)
+        out["minutes"] = minutes
+        out["setting"] = "urban" if is_urban else "rural"
+        out["mode"] = mode
+        parts.append(out)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=settings.STORAGE_CRS), notes
+
+
+def site_matrix(candidates: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, road_net, fr: Friction, *,
+                urban: np.ndarray, urban_minutes: float = 15.0, rural_minutes: float = 30.0) -> np.ndarray:
+    """Which demand points each candidate site would cover (demand × candidates, bool), from its
+    own surface: on foot within ``urban_minutes`` for urban candidates, by road and on foot within
+    ``rural_minutes`` for the others — the coverage matrix :func:`spatial.coverage.choose_sites`
+    (maximal covering) takes."""
+    cand = candidates.to_crs(settings.STORAGE_CRS).reset_index(drop=True)
+    cover = np.zeros((len(demand), len(cand)), bool)
+    for i in range(len(cand)):
+        minutes = urban_minutes if urban[i] else rural_minutes
+        s = travel_surface(cand.iloc[[i]], None if urban[i] else road_net, fr=fr, limit=minutes)
+        t = s.at(demand)
+        cover[:, i] = np.isfinite(t) & (t <= minutes)
+    return cover
