@@ -638,7 +638,8 @@ THEMES = {"overview": ("总览", overview_map, "区界、乡镇、公路、高�
           "coverage": ("健康服务圈", coverage_map, "城市15分钟、乡村30分钟健康服务圈、未覆盖区域"),
           "agriculture": ("532/211 农业", agriculture_map, "刺梨、茶叶、蔬菜与畜牧产业布局"),
           "sanqu": ("三区三线", sanqu_map, "生态保护红线、永久基本农田、城镇开发边界"),
-          "terrain": ("地形与坡度", None, "地形晕渲、坡度分级、坝区候选、25°以上耕地（需要 DEM）")}
+          "terrain": ("地形与坡度", None, "地形晕渲、坡度分级、坝区候选、25°以上耕地（需要 DEM）"),
+          "surface": ("栅格可达性", None, "到最近医疗卫生设施的时间（道路按路网、路外步行，每格计算）与服务范围")}
 
 
 def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tianditu_key=None, dem=None,
@@ -672,6 +673,11 @@ def write_maps(themes=None, out_dir="maps", *, layers=None, basemap="none", tian
                 skipped[theme] = "需要 DEM：qxg map terrain --dem 文件或文件夹（或设置 QXG_DEM）"
                 continue
             m = maps_terrain.terrain_map(cat, dem, basemap=basemap, tianditu_key=tianditu_key, cropland=cropland)
+        elif theme == "surface":
+            from .maps_surface import surface_map
+            m = surface_map(cat, basemap=basemap, tianditu_key=tianditu_key, dem=dem)
+            if m is not None and shade is not None:
+                maps_terrain.add_hillshade(m, dem, shade=shade)
         else:
             kwargs = {"extra": extra} if theme == "overview" and extra else {}
             m = fn(cat, basemap=basemap, tianditu_key=tianditu_key, **kwargs)

@@ -25,7 +25,7 @@ EXPECTED = {"exports/qxg_layers.gpkg", "exports/access_highway.xlsx", "exports/h
             "exports/water_protection_example.gpkg", "exports/sanqu_check.gpkg", "exports/zones_summary.xlsx",
             "exports/demo_log.txt", "exports/example_parcel.gpkg", "exports/site_check.html",
             "exports/site_check.xlsx", "maps/index.html", "maps/overview.html", "maps/access.html",
-            "maps/coverage.html", "maps/agriculture.html", "maps/sanqu.html"}
+            "maps/coverage.html", "maps/agriculture.html", "maps/sanqu.html", "maps/surface.html"}
 
 
 @pytest.fixture(autouse=True)

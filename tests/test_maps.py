@@ -159,13 +159,14 @@ def test_every_map_loads_offline_in_chromium(browser, tmp_path, mini_county):
                      crs="EPSG:4544").to_file(mini_county["folder"] / "township_areas.geojson")
     written, _ = maps.write_maps(None, tmp_path, layers=mini_county["folder"])
     # the county folder's layers replace the bundled ones; the bundled zones and lines fill in
-    assert {p.stem for p in written} == {"overview", "access", "coverage", "agriculture", "sanqu", "index"}
+    assert {p.stem for p in written} == {"overview", "access", "coverage", "agriculture", "sanqu", "surface", "index"}
     ARTIFACTS.mkdir(exist_ok=True)
     expected = {"overview": {"区界", "国省干线及县乡道", "高速公路", "高速出入口", "乡镇驻地"},
                 "access": {"等时圈（现状出入口）", "区界", "乡镇驻地（按现状行车时间着色）"},
                 "coverage": {"服务范围", "未覆盖区域", "医疗卫生设施"},
                 "agriculture": {"532 种植", "211 养殖", "坝区"},
-                "sanqu": {"生态保护红线", "永久基本农田", "城镇开发边界", "产业园区"}}
+                "sanqu": {"生态保护红线", "永久基本农田", "城镇开发边界", "产业园区"},
+                "surface": {"到最近设施的时间", "服务范围（最近设施）", "医疗卫生设施"}}
     for path in written:
         page, log = _open(browser, path)
         shot = ARTIFACTS / f"{path.stem}.png"
@@ -203,7 +204,7 @@ def test_every_map_loads_offline_in_chromium(browser, tmp_path, mini_county):
 def test_bundled_layers_draw_every_theme(tmp_path, monkeypatch):
     monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
     written, _ = maps.write_maps(None, tmp_path)
-    assert {p.stem for p in written} == {"overview", "access", "coverage", "agriculture", "sanqu", "index"}
+    assert {p.stem for p in written} == {"overview", "access", "coverage", "agriculture", "sanqu", "surface", "index"}
     access_page = (tmp_path / "access.html").read_text(encoding="utf-8")
     assert json.dumps("乡镇30分钟上高速比例")[1:-1] in access_page        # JSON-escaped in the page
     sanqu_page = (tmp_path / "sanqu.html").read_text(encoding="utf-8")

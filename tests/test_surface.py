@@ -15,6 +15,7 @@ from shapely.geometry import LineString, Point, box
 
 from spatial import network, settings, surface
 from spatial.gridsearch import MOVES, search
+from test_maps import browser  # noqa: F401 - the browser fixture
 
 FLAT = 6.0 * math.exp(-3.5 * 0.05)          # Tobler at 0°, km/h
 
@@ -331,3 +332,23 @@ def test_search_equals_scikit_image_mcp_on_8_neighbours():
     cost = 30.0 * 0.06 / speed            # minutes to cross a cell: MCP_Geometric averages the two cells
     ref, _ = MCP_Geometric(cost, fully_connected=True).find_costs(seeds)
     assert np.abs(mine - ref).max() < 1e-9
+
+
+def test_the_surface_map_renders_offline(tmp_path, browser):
+    from spatial import maps
+    from test_maps import ARTIFACTS, _open, _png_colors
+
+    written, skipped = maps.write_maps(["surface"], tmp_path / "maps")
+    page_path = tmp_path / "maps" / "surface.html"
+    assert page_path in written and not skipped
+    text = page_path.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in text and "栅格可达性" in text
+    page, log = _open(browser, page_path)
+    assert log["external"] == [] and log["errors"] == []
+    assert page.locator(".leaflet-image-layer").count() == 1
+    assert "到最近设施（分钟）" in page.inner_text("body")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "surface_map.png"
+    page.screenshot(path=str(shot))
+    assert _png_colors(shot) > 30
+    page.close()
