@@ -62,7 +62,10 @@ def tobler_kmh(slope):
 
 @_njit
 def _search(speed, z, use_z, passable, seed_time, seed_label, res, limit, moves, crossed):
-    """The search on arrays framed by two cells of barrier (so no move leaves the array)."""
+    """The search on arrays framed by two cells of barrier (so no move leaves the array).
+
+    An indexed binary heap: each cell is in the heap at most once, and a better time moves it
+    up in place (decrease-key), so no stale entries are pushed or popped."""
     rows, cols = speed.shape
     n = rows * cols
     sp = speed.ravel()
@@ -73,72 +76,72 @@ def _search(speed, z, use_z, passable, seed_time, seed_label, res, limit, moves,
     cross_a = np.empty(m, np.int64)
     cross_b = np.empty(m, np.int64)
     half = np.empty(m)
+    length = np.empty(m)
     for k in range(m):
         delta[k] = moves[k, 0] * cols + moves[k, 1]
         cross_a[k] = crossed[k, 0] * cols + crossed[k, 1]
         cross_b[k] = crossed[k, 2] * cols + crossed[k, 3]
+        length[k] = res * math.sqrt(moves[k, 0] ** 2 + moves[k, 1] ** 2)
         # half the move's length, in minutes per (km/h)⁻¹: 0.5 · d · 60 / 1000
-        half[k] = 0.5 * res * math.sqrt(moves[k, 0] ** 2 + moves[k, 1] ** 2) * 0.06
+        half[k] = 0.5 * length[k] * 0.06
     inv = np.empty(n)
     for i in range(n):
         inv[i] = 1.0 / sp[i] if ok[i] else 0.0
     dist = np.full(n, np.inf)
     label = np.full(n, -1, np.int64)
     done = np.zeros(n, np.bool_)
-    keys = np.empty(4096, np.float64)
-    vals = np.empty(4096, np.int64)
+    pos = np.full(n, -1, np.int64)          # the cell's place in the heap, -1 when not in it
+    heap = np.empty(1024, np.int64)         # cells; their keys are dist[cell]
     size = 0
     st = seed_time.ravel()
     sl = seed_label.ravel()
-    for i in range(n):
-        if st[i] < np.inf and ok[i]:
-            if st[i] < dist[i]:
-                dist[i] = st[i]
-                label[i] = sl[i]
-                # push (st[i], i)
-                if size == keys.shape[0]:
-                    nk = np.empty(keys.shape[0] * 2, keys.dtype)
-                    nv = np.empty(vals.shape[0] * 2, vals.dtype)
-                    nk[:size] = keys[:size]
-                    nv[:size] = vals[:size]
-                    keys, vals = nk, nv
-                h = size
-                keys[h] = st[i]
-                vals[h] = i
-                size += 1
-                while h > 0:
-                    q = (h - 1) >> 1
-                    if keys[q] <= keys[h]:
-                        break
-                    keys[q], keys[h] = keys[h], keys[q]
-                    vals[q], vals[h] = vals[h], vals[q]
-                    h = q
     flat = 6.0 * math.exp(-3.5 * 0.05)
+    for i in range(n):
+        if st[i] < np.inf and ok[i] and st[i] < dist[i]:
+            dist[i] = st[i]
+            label[i] = sl[i]
+            if pos[i] < 0:
+                if size == heap.shape[0]:
+                    bigger = np.empty(heap.shape[0] * 2, np.int64)
+                    bigger[:size] = heap[:size]
+                    heap = bigger
+                heap[size] = i
+                pos[i] = size
+                size += 1
+            h = pos[i]
+            while h > 0:                     # sift up
+                q = (h - 1) >> 1
+                if dist[heap[q]] <= dist[i]:
+                    break
+                heap[h] = heap[q]
+                pos[heap[h]] = h
+                h = q
+            heap[h] = i
+            pos[i] = h
     while size > 0:
-        # pop the smallest
-        t, i = keys[0], vals[0]
-        size -= 1
-        if size > 0:
-            keys[0] = keys[size]
-            vals[0] = vals[size]
-            h = 0
-            while True:
-                left = 2 * h + 1
-                if left >= size:
-                    break
-                right = left + 1
-                mm = left
-                if right < size and keys[right] < keys[left]:
-                    mm = right
-                if keys[h] <= keys[mm]:
-                    break
-                keys[mm], keys[h] = keys[h], keys[mm]
-                vals[mm], vals[h] = vals[h], vals[mm]
-                h = mm
-        if done[i] or t > dist[i]:
-            continue
+        i = heap[0]
+        t = dist[i]
         if t > limit:
             break
+        size -= 1
+        pos[i] = -1
+        if size > 0:                         # the last cell to the root, sifted down
+            last = heap[size]
+            dl = dist[last]
+            h = 0
+            while True:
+                c = 2 * h + 1
+                if c >= size:
+                    break
+                if c + 1 < size and dist[heap[c + 1]] < dist[heap[c]]:
+                    c += 1
+                if dl <= dist[heap[c]]:
+                    break
+                heap[h] = heap[c]
+                pos[heap[h]] = h
+                h = c
+            heap[h] = last
+            pos[last] = h
         done[i] = True
         ia = inv[i]
         for k in range(m):
@@ -147,35 +150,32 @@ def _search(speed, z, use_z, passable, seed_time, seed_label, res, limit, moves,
                 continue
             if not (ok[i + cross_a[k]] and ok[i + cross_b[k]]):
                 continue
+            nt = t + half[k] * (ia + inv[j])
             if use_z:
                 za, zb = zz[i], zz[j]
                 if za == za and zb == zb:          # both known (NaN ≠ NaN)
-                    f = (6.0 * math.exp(-3.5 * abs((zb - za) / (2.0 * half[k] / 0.06) + 0.05))) / flat
+                    f = (6.0 * math.exp(-3.5 * abs((zb - za) / length[k] + 0.05))) / flat
                     nt = t + half[k] * (ia + inv[j]) / f
-                else:
-                    nt = t + half[k] * (ia + inv[j])
-            else:
-                nt = t + half[k] * (ia + inv[j])
             if nt < dist[j]:
                 dist[j] = nt
                 label[j] = label[i]
-                if size == keys.shape[0]:
-                    nk = np.empty(keys.shape[0] * 2, keys.dtype)
-                    nv = np.empty(vals.shape[0] * 2, vals.dtype)
-                    nk[:size] = keys[:size]
-                    nv[:size] = vals[:size]
-                    keys, vals = nk, nv
-                h = size
-                keys[h] = nt
-                vals[h] = j
-                size += 1
-                while h > 0:
+                if pos[j] < 0:
+                    if size == heap.shape[0]:
+                        bigger = np.empty(heap.shape[0] * 2, np.int64)
+                        bigger[:size] = heap[:size]
+                        heap = bigger
+                    pos[j] = size
+                    size += 1
+                h = pos[j]
+                while h > 0:                 # sift up (a new cell, or a better time)
                     q = (h - 1) >> 1
-                    if keys[q] <= keys[h]:
+                    if dist[heap[q]] <= nt:
                         break
-                    keys[q], keys[h] = keys[h], keys[q]
-                    vals[q], vals[h] = vals[h], vals[q]
+                    heap[h] = heap[q]
+                    pos[heap[h]] = h
                     h = q
+                heap[h] = j
+                pos[j] = h
     # beyond the limit nothing is settled
     for i in range(n):
         if not done[i]:
