@@ -77,8 +77,10 @@ def main(argv=None) -> int:
     print(f"surface with knight's moves (16 neighbours) {t16:.2f} s: {t16 / t8:.2f}× the 8-neighbour time")
 
     # the command as a planner runs it, in a fresh process that reports its own peak memory
-    probe = ("import resource, sys\nfrom spatial.cli import main\ncode = main(sys.argv[1:])\n"
-             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(code)")
+    # (VmHWM of the new process: ru_maxrss would carry over this process's peak through fork and exec)
+    probe = ("import sys\nfrom spatial.cli import main\ncode = main(sys.argv[1:])\n"
+             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+             "print(hwm, file=sys.stderr)\nsys.exit(code)")
     with tempfile.TemporaryDirectory() as tmp:
         for resolution, goal in ((100, 3.0), (30, 30.0)):
             out = Path(tmp) / f"t{resolution}.tif"

@@ -403,26 +403,34 @@ class Surface:
         inside = self.friction.inside
         cell_km2 = self.res ** 2 / 1e6
         zones = np.zeros(self.minutes.shape, np.int32)
-        names = ["合计"]
+        names: list[str] = []
         if townships is not None and len(townships):
             tm = townships.to_crs(settings.METRIC_CRS)
             zones = features.rasterize(((g, i + 1) for i, g in enumerate(tm.geometry.values)),
                                        out_shape=self.minutes.shape, transform=self.transform, fill=0,
                                        dtype="int32")
             names = tm[name_field].astype(str).tolist() if name_field in tm.columns else [str(i) for i in range(len(tm))]
+        # one pass per band over the cells inside: counts and people per zone (0 = no township)
+        z = zones[inside]
+        n_z = len(names) + 1
+        m = self.minutes[inside]
+        cells = np.bincount(z, minlength=n_z)
+        people = np.bincount(z, weights=population[inside], minlength=n_z) if population is not None else None
+        within_cells = {b: np.bincount(z[m <= b], minlength=n_z) for b in bands}
+        within_people = ({b: np.bincount(z[m <= b], weights=population[inside][m <= b], minlength=n_z)
+                          for b in bands} if population is not None else {})
         rows = []
-        groups = [(n, inside & (zones == i + 1)) for i, n in enumerate(names)] if townships is not None and len(townships) else []
-        groups.append(("合计", inside))
+        groups = [(n, slice(i + 1, i + 2)) for i, n in enumerate(names)] + [("合计", slice(0, n_z))]
         for name, sel in groups:
-            row = {"name": name, "area_km2": round(sel.sum() * cell_km2, 3)}
-            pop_total = float(population[sel].sum()) if population is not None else None
-            if population is not None:
+            n_cells = int(cells[sel].sum())
+            row = {"name": name, "area_km2": round(n_cells * cell_km2, 3)}
+            pop_total = float(people[sel].sum()) if people is not None else None
+            if people is not None:
                 row["population"] = round(pop_total, 1)
             for b in bands:
-                within = sel & (self.minutes <= b)
-                row[f"area_within_{b:g}min_pct"] = round(100.0 * within.sum() / max(1, sel.sum()), 2)
-                if population is not None:
-                    row[f"pop_within_{b:g}min_pct"] = round(100.0 * float(population[within].sum()) / pop_total, 2) \
+                row[f"area_within_{b:g}min_pct"] = round(100.0 * int(within_cells[b][sel].sum()) / max(1, n_cells), 2)
+                if people is not None:
+                    row[f"pop_within_{b:g}min_pct"] = round(100.0 * float(within_people[b][sel].sum()) / pop_total, 2) \
                         if pop_total else np.nan
             rows.append(row)
         return pd.DataFrame(rows)
