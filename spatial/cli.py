@@ -1010,6 +1010,7 @@ def _demand(cat, circles):
 def _register_groups() -> None:
     """Command groups kept in their own modules (the CLI is split along its concerns)."""
     from .cli_demo import demo_cmd, doctor_cmd
+    from .cli_parcels import parcels_group
     from .cli_site import site_cmd
     from .cli_surface import surface_cmd
     from .cli_terrain import terrain_group
@@ -1017,6 +1018,7 @@ def _register_groups() -> None:
     cli.add_command(terrain_group, name="terrain")
     cli.add_command(demo_cmd, name="demo")
     cli.add_command(doctor_cmd, name="doctor")
+    cli.add_command(parcels_group, name="parcels")
     check.add_command(site_cmd, name="site")
     access.add_command(surface_cmd, name="surface")
 
