@@ -506,10 +506,10 @@ class SlopeJob:
         for k in self.labels:
             col = f"m2_{k}"
             res[col] = stats[col].to_numpy() if col in stats.columns else 0.0
-        return {"parcels": res}
+        return {"per_parcel": res, "parcels": len(part)}
 
     def combine(self, partials: list) -> dict:
-        p = pd.concat([x["parcels"] for x in partials], ignore_index=True).sort_values("fid", kind="stable")
+        p = pd.concat([x["per_parcel"] for x in partials], ignore_index=True).sort_values("fid", kind="stable")
         p = p.reset_index(drop=True)
         keys = list(self.labels)
         data = p["data_m2"].to_numpy()
@@ -571,7 +571,7 @@ class ZonesJob:
     def run(self, part: gpd.GeoDataFrame) -> dict:
         pi, zi, area, _ = _overlay_areas(part.geometry.values, self.pieces, self.owner)
         t = pd.DataFrame({"zone": zi, "dlbm": part["dlbm"].to_numpy()[pi], "m2": area})
-        return {"areas": t.groupby(["zone", "dlbm"], sort=True, as_index=False)["m2"].sum()}
+        return {"areas": t.groupby(["zone", "dlbm"], sort=True, as_index=False)["m2"].sum(), "parcels": len(part)}
 
     def combine(self, partials: list) -> dict:
         a = pd.concat([p["areas"] for p in partials], ignore_index=True)
@@ -687,8 +687,7 @@ def run(job, layer: Layer, the_plan: Plan, *, workers: int = 0, scheduler: str |
                     store.save(i, done[i])
                 tick(len(done), len(the_plan))
         partials = [done[i] for i in range(len(the_plan))]
-        info.parcels = int(sum(p.get("parcels", 0) if isinstance(p.get("parcels", 0), int) else len(p["parcels"])
-                               for p in partials))
+        info.parcels = int(sum(p["parcels"] for p in partials))
         tables = job.combine(partials)
     finally:
         if store:
