@@ -211,7 +211,7 @@ def read_part(layer: Layer, fids) -> gpd.GeoDataFrame:
 
     cols = [c for c in {layer.code_field, layer.name_field, layer.id_field} if c]
     gdf = pyogrio.read_dataframe(layer.path, layer=layer.layer, fids=np.asarray(fids), columns=cols,
-                                 fid_as_index=True)
+                                 fid_as_index=True, use_arrow=True)
     if gdf.crs is None:
         gdf = gdf.set_crs(layer.crs_wkt)
     g = gdf.geometry.to_crs(settings.METRIC_CRS).values
@@ -255,15 +255,27 @@ def _pieces(zones: np.ndarray, max_vertices: int = 256):
     return np.array(geoms, dtype=object), np.array(owner, dtype=np.int64)
 
 
-def _overlay_areas(parcels: np.ndarray, pieces: np.ndarray, owner: np.ndarray):
-    """(parcel, zone, area m²) of every overlapping pair; a parcel inside a piece is not cut."""
-    from .overlay import pair_measures
+def _overlay_areas(parcels: np.ndarray, pieces: np.ndarray, owner: np.ndarray, *, geometry: bool = True,
+                   tree=None):
+    """(parcel, zone, area m², part) of every overlapping pair; a parcel a piece covers is its own
+    part (not cut), so only parcels across a piece's edge are intersected."""
+    from .overlay import MIN_AREA_M2
 
+    empty = (np.array([], np.int64), np.array([], np.int64), np.array([], float), np.array([], dtype=object))
     if len(parcels) == 0 or len(pieces) == 0:
-        return np.array([], np.int64), np.array([], np.int64), np.array([], float), np.array([], dtype=object)
-    pm = pair_measures(gpd.GeoSeries(parcels), gpd.GeoSeries(pieces))
-    return (pm["feature"].to_numpy(np.int64), owner[pm["zone"].to_numpy(np.int64)],
-            pm["area_m2"].to_numpy(float), pm["geometry"].to_numpy())
+        return empty
+    tree = tree if tree is not None else shapely.STRtree(pieces)
+    fi, zi = tree.query(parcels, predicate="intersects")
+    if len(fi) == 0:
+        return empty
+    f, z = parcels[fi], pieces[zi]
+    inside = shapely.covers(z, f)
+    part = f.copy()
+    cut = ~inside
+    part[cut] = shapely.intersection(f[cut], z[cut])
+    area = shapely.area(part)
+    keep = area > MIN_AREA_M2
+    return fi[keep], owner[zi[keep]], area[keep], (part[keep] if geometry else empty[3])
 
 
 def _metric_union(gdf: gpd.GeoDataFrame | None):
@@ -288,11 +300,26 @@ class _Townships:
         geoms = shapely.make_valid(t.geometry.values)
         self.geoms = geoms
         self.pieces, self.owner = _pieces(geoms)
+        self._tree = None
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_tree"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._tree = None
+
+    @property
+    def tree(self):
+        if self._tree is None and len(self.pieces):
+            shapely.prepare(self.pieces)
+            self._tree = shapely.STRtree(self.pieces)
+        return self._tree
 
     def split(self, parcels: np.ndarray):
         """(parcel, township name, m²) for every parcel × township part, plus each parcel's
         remainder outside every township."""
-        pi, ti, area, _ = _overlay_areas(parcels, self.pieces, self.owner)
+        pi, ti, area, _ = _overlay_areas(parcels, self.pieces, self.owner, geometry=False, tree=self.tree)
         total = shapely.area(parcels)
         inside = np.bincount(pi, weights=area, minlength=len(parcels))
         rest = total - inside
@@ -301,9 +328,9 @@ class _Townships:
                                 np.full(int(out.sum()), OUTSIDE, dtype=object)])
         return (np.concatenate([pi, np.nonzero(out)[0]]), names, np.concatenate([area, rest[out]]))
 
-    def main(self, parcels: np.ndarray) -> np.ndarray:
+    def main(self, parcels: np.ndarray, split=None) -> np.ndarray:
         """The township holding most of each parcel ("（区外）" where none does)."""
-        pi, names, area = self.split(parcels)
+        pi, names, area = split if split is not None else self.split(parcels)
         best = np.full(len(parcels), OUTSIDE, dtype=object)
         if len(pi):
             order = np.lexsort((-area, pi))
@@ -370,8 +397,9 @@ class SanquJob:
         return f"sanqu:{h.hexdigest()[:16]}"
 
     def run(self, part: gpd.GeoDataFrame) -> dict:
-        g = part.geometry.values
-        pi, town, area = self.towns.split(g)
+        g = np.asarray(part.geometry.array, dtype=object)
+        split = self.towns.split(g)
+        pi, town, area = split
         codes = part["dlbm"].to_numpy()
         rows = [pd.DataFrame({"township": town, "dlbm": codes[pi], "line": "total", "m2": area})]
         flagged = []
@@ -393,7 +421,7 @@ class SanquJob:
                 if not hit.any():
                     continue
                 if main_town is None:
-                    main_town = self.towns.main(g)
+                    main_town = self.towns.main(g, split)
                 idx = per.index.to_numpy()[hit]
                 geoms = [shapely.union_all(p) for p in per["geometry"].to_numpy()[hit]]
                 flagged.append(gpd.GeoDataFrame({
@@ -480,7 +508,7 @@ class SlopeJob:
 
         from .zonal import zonal_stats
 
-        g = part.geometry.values
+        g = np.asarray(part.geometry.array, dtype=object)
         ok = ~shapely.is_empty(g) & ~shapely.is_missing(g)
         with rasterio.open(self.grades_path) as src:
             minx, miny, maxx, maxy = shapely.total_bounds(g[ok]) if ok.any() else (0, 0, 0, 0)
@@ -569,7 +597,7 @@ class ZonesJob:
         return f"zones:{h.hexdigest()[:16]}"
 
     def run(self, part: gpd.GeoDataFrame) -> dict:
-        pi, zi, area, _ = _overlay_areas(part.geometry.values, self.pieces, self.owner)
+        pi, zi, area, _ = _overlay_areas(np.asarray(part.geometry.array, dtype=object), self.pieces, self.owner)
         t = pd.DataFrame({"zone": zi, "dlbm": part["dlbm"].to_numpy()[pi], "m2": area})
         return {"areas": t.groupby(["zone", "dlbm"], sort=True, as_index=False)["m2"].sum(), "parcels": len(part)}
 
