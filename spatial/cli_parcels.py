@@ -15,6 +15,7 @@ from .cli_terrain import base
 from .errors import InputError
 
 SUFFIXES = (".gpkg", ".gdb", ".xlsx")
+EXCEL_ROWS = 1_048_576          # rows of an Excel sheet, the header included
 
 
 def _default_workers() -> int:
@@ -188,23 +189,25 @@ def slope_cmd(ctx, dems, resolution, dltb, layer, out, overwrite, workers, sched
         if not d.exists():
             raise base.BadInput(f"{d}: no such DEM file or folder")
     cat = base._catalog(ctx)
+    grades = out.with_name(out.name + ".slope-grades.tif")
     try:
         layer_ = parcels.open_layer(dltb, layer)
         t0 = time.perf_counter()
-        grades = out.with_name(out.name + ".slope-grades.tif")
         parcels.write_grades(list(dems), layer_, grades, resolution=resolution, layers=ctx.obj["layers"])
         click.echo(f"slope grades: {grades.name} ({time.perf_counter() - t0:.1f} s)")
-        try:
-            job = parcels.SlopeJob(grades, cat.load_optional("township_areas"), terrain.grade_labels())
-            tables, info, _ = _run(ctx, job, dltb, layer, out, overwrite, workers, scheduler, partition_size,
-                                   memory_limit, restart)
-        finally:
-            pass
+        job = parcels.SlopeJob(grades, cat.load_optional("township_areas"), terrain.grade_labels())
+        tables, info, _ = _run(ctx, job, dltb, layer, out, overwrite, workers, scheduler, partition_size,
+                               memory_limit, restart)
     except InputError as exc:
+        grades.unlink(missing_ok=True)
         raise base.BadInput(exc.line) from exc
     total = tables["cropland_ge25"].iloc[-1]
     click.echo(f"耕地 {total['cropland_mu']:,.1f} 亩, 其中坡度 > 25° {total['ge25_mu']:,.1f} 亩 ({total['ge25_pct']:.2f} %)")
     sources = _sources(cat, ["township_areas"])
+    if out.suffix.lower() == ".xlsx" and len(tables["parcel_slope"]) >= EXCEL_ROWS:
+        click.echo(f"note: {len(tables['parcel_slope']):,} parcels do not fit in an Excel sheet: the per-parcel "
+                   "table is left out (write .gpkg or .gdb for it)", err=True)
+        tables = {k: v for k, v in tables.items() if k != "parcel_slope"}
     _write(out, {**tables, "data_sources": sources}, overwrite,
            {"parcel_slope": "图斑坡度", "cropland_ge25": "25度以上耕地", "cropland_grades": "耕地坡度分级",
             "data_sources": "数据来源"})
