@@ -1023,9 +1023,10 @@ def _register_groups() -> None:
     access.add_command(surface_cmd, name="surface")
 
 
-if __name__ != "__main__":
+if __name__ not in ("__main__", "__mp_main__"):
     # run as ``python -m spatial.cli`` the module is imported a second time as spatial.cli
-    # (the groups import that name), and that copy is the one that runs: see the end
+    # (the groups import that name), and that copy is the one that runs: see the end. Worker
+    # processes that multiprocessing spawns (a dask LocalCluster) import it as __mp_main__.
     _register_groups()
 
 

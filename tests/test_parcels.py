@@ -351,3 +351,16 @@ def test_bad_input_is_one_line_and_nothing_written(case, tmp_path, capsys, dltb)
     assert set(tmp_path.iterdir()) == before
     if case == "exists":
         assert out.read_text() == "keep"
+
+
+def test_python_m_spatial_cli_on_a_local_cluster(dltb, tmp_path, single):
+    """The workers a LocalCluster spawns import the main module again (as __mp_main__)."""
+    out = tmp_path / "m.gpkg"
+    env = {k: v for k, v in os.environ.items() if k != settings.LAYERS_ENV}
+    done = subprocess.run([sys.executable, "-m", "spatial.cli", "parcels", "sanqu", str(dltb), "--out", str(out),
+                           "--workers", "2", "--partition-size", "6000"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "dask LocalCluster, 2 worker(s)" in done.stdout
+    t = gpd.read_file(out, layer="township_class")
+    np.testing.assert_allclose(_as_m2(t).sort_index().to_numpy(),
+                               _as_m2(single[0]["township_class"]).sort_index().to_numpy(), rtol=1e-6, atol=1e-3)
