@@ -35,25 +35,27 @@ PLAN_CROP_TARGETS_WANMU = {"刺梨": 50.0, "茶叶": 30.0, "蔬菜": 20.0}
 PLAN_LIVESTOCK_TARGETS = {"牛": (20e4, "头"), "羊": (10e4, "只"), "生猪": (100e4, "头"), "家禽": (1000e4, "羽")}
 
 
-def load_rules(path: str | Path | None = None, known_layers=None) -> pd.DataFrame:
-    """The rules table: layer, phase (or *), line, relation (overlaps/outside), severity, verdict.
-
-    With ``known_layers``, a rule naming any other layer is an error (a typo would otherwise
-    silently check nothing)."""
-    p = Path(path) if path else RULES_FILE
-    rules = None
-    for enc in ("utf-8-sig", "gb18030"):      # Excel on Chinese Windows saves CSV as GBK
+def read_rules_csv(p: Path) -> pd.DataFrame:
+    """A rules table as text columns, UTF-8 or GBK (Excel on Chinese Windows saves CSV as GBK)."""
+    for enc in ("utf-8-sig", "gb18030"):
         try:
-            rules = pd.read_csv(p, dtype=str, encoding=enc).fillna("*")
-            break
+            return pd.read_csv(p, dtype=str, encoding=enc)
         except FileNotFoundError as exc:
             raise InputError("no such rules file", p) from exc
         except pd.errors.EmptyDataError as exc:
             raise InputError("the rules file is empty", p) from exc
         except UnicodeDecodeError:
             continue
-    if rules is None:
-        raise InputError("the rules file is neither UTF-8 nor GBK text", p)
+    raise InputError("the rules file is neither UTF-8 nor GBK text", p)
+
+
+def load_rules(path: str | Path | None = None, known_layers=None) -> pd.DataFrame:
+    """The rules table: layer, phase (or *), line, relation (overlaps/outside), severity, verdict.
+
+    With ``known_layers``, a rule naming any other layer is an error (a typo would otherwise
+    silently check nothing)."""
+    p = Path(path) if path else RULES_FILE
+    rules = read_rules_csv(p).fillna("*")
     missing = [c for c in RULE_COLUMNS if c not in rules.columns]
     if missing:
         raise InputError(f"rules table lacks column(s) {', '.join(missing)}; it needs {', '.join(RULE_COLUMNS)}", p)

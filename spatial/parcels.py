@@ -38,12 +38,14 @@ import shapely
 
 from . import landuse, settings
 from .errors import InputError
+from .overlay import CONTROL_LINES
 
 RULES_FILE = settings.BUNDLED_LAYERS / "rules" / "dltb_rules.csv"
 DEFAULT_PARTITION = 20_000
 READ_CHUNK = 250_000
 OUTSIDE = "（区外）"
-LINES = {"eco_redline": "生态保护红线", "basic_farmland": "永久基本农田", "urban_boundary": "城镇开发边界"}
+#: the three control lines and their Chinese names
+LINES = CONTROL_LINES
 ORCHARD_GROUP = "园地"
 #: the land each 532 crop is planted on: 刺梨 on 果园/其他园地, tea on 茶园, vegetables on 耕地
 CROP_LAND = {"刺梨": ("dlbm", ("0201", "0201K", "0204", "0204K"), "果园、其他园地"),
@@ -347,17 +349,10 @@ def settings_min_area() -> float:
 
 def load_rules(path=None) -> pd.DataFrame:
     """The parcel rules: line, where (on dlbm or dlbm_group), severity, verdict, source."""
+    from .overlay import read_rules_csv
+
     p = Path(path) if path else RULES_FILE
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            rules = pd.read_csv(p, dtype=str, encoding=enc).fillna("")
-            break
-        except FileNotFoundError as exc:
-            raise InputError("no such rules file", p) from exc
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InputError("the rules file is neither UTF-8 nor GBK text", p)
+    rules = read_rules_csv(p).fillna("")
     need = ("line", "where", "severity", "verdict", "source")
     missing = [c for c in need if c not in rules.columns]
     if missing:
