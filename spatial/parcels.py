@@ -43,6 +43,7 @@ from .overlay import CONTROL_LINES
 RULES_FILE = settings.BUNDLED_LAYERS / "rules" / "dltb_rules.csv"
 DEFAULT_PARTITION = 20_000
 READ_CHUNK = 250_000
+FID_BATCH = 4_000
 OUTSIDE = "（区外）"
 #: the three control lines and their Chinese names
 LINES = CONTROL_LINES
@@ -169,16 +170,17 @@ def plan(layer: Layer, size: int = DEFAULT_PARTITION, chunk: int = READ_CHUNK) -
     t0 = time.perf_counter()
     fids, cx, cy = [], [], []
     for start in range(0, layer.count, chunk):
-        _meta, table = pyogrio.read_arrow(layer.path, layer=layer.layer, columns=[], return_fids=True,
-                                          skip_features=start, max_features=chunk)
-        geom_col = next(c for c in table.column_names if c not in ("fid", "OBJECTID"))
-        wkb = table.column(geom_col).to_numpy(zero_copy_only=False)
-        g = shapely.from_wkb(wkb)
+        meta, table = pyogrio.read_arrow(layer.path, layer=layer.layer, columns=[], return_fids=True,
+                                         skip_features=start, max_features=chunk)
+        names = table.column_names
+        geom_col = meta.get("geometry_name") or next(c for c in names if c != meta.get("fid_column"))
+        fid_col = meta.get("fid_column") or next(c for c in names if c != geom_col)
+        if geom_col not in names:
+            geom_col = next(c for c in names if c != fid_col)
+        g = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
         b = shapely.bounds(g)
         ok = np.isfinite(b).all(axis=1)
-        fid = np.asarray(table.column(table.column_names[0]).to_numpy(), dtype=np.int64)
-        if "fid" in table.column_names:
-            fid = np.asarray(table.column("fid").to_numpy(), dtype=np.int64)
+        fid = np.asarray(table.column(fid_col).to_numpy(), dtype=np.int64)
         fids.append(fid)
         cx.append(np.where(ok, (b[:, 0] + b[:, 2]) / 2, np.nan))
         cy.append(np.where(ok, (b[:, 1] + b[:, 3]) / 2, np.nan))
@@ -211,9 +213,14 @@ def read_part(layer: Layer, fids) -> gpd.GeoDataFrame:
     ``is_cropland``, geometry."""
     import pyogrio
 
-    cols = [c for c in {layer.code_field, layer.name_field, layer.id_field} if c]
-    gdf = pyogrio.read_dataframe(layer.path, layer=layer.layer, fids=np.asarray(fids), columns=cols,
-                                 fid_as_index=True, use_arrow=True)
+    cols = sorted(c for c in {layer.code_field, layer.name_field, layer.id_field} if c)
+    fids = np.asarray(fids)
+    # GDAL filters fids with SQL outside GeoPackage, at most 4,997 in one statement
+    step = len(fids) if layer.path.lower().endswith(".gpkg") else FID_BATCH
+    pieces = [pyogrio.read_dataframe(layer.path, layer=layer.layer, fids=fids[i:i + step], columns=cols,
+                                     fid_as_index=True, use_arrow=True)
+              for i in range(0, max(len(fids), 1), max(step, 1))]
+    gdf = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
     if gdf.crs is None:
         gdf = gdf.set_crs(layer.crs_wkt)
     g = gdf.geometry.to_crs(settings.METRIC_CRS).values

@@ -364,3 +364,22 @@ def test_python_m_spatial_cli_on_a_local_cluster(dltb, tmp_path, single):
     t = gpd.read_file(out, layer="township_class")
     np.testing.assert_allclose(_as_m2(t).sort_index().to_numpy(),
                                _as_m2(single[0]["township_class"]).sort_index().to_numpy(), rtol=1e-6, atol=1e-3)
+
+
+def test_the_same_parcels_from_a_filegdb_and_a_gbk_shapefile(dltb, tmp_path, cat, single):
+    """Outside GeoPackage GDAL filters fids with SQL (at most 4,997 at once): partitions of 6,000."""
+    src = gpd.read_file(dltb)
+    gdb, shp = tmp_path / "县.gdb", tmp_path / "图斑.shp"
+    src.to_file(gdb, layer="DLTB", driver="OpenFileGDB")
+    src.to_file(shp, encoding="gbk")
+    assert (tmp_path / "图斑.cpg").read_text().upper().startswith(("GBK", "CP936", "936"))
+    want = _as_m2(single[0]["township_class"]).sort_index()
+    for path in (gdb, shp):
+        layer = parcels.open_layer(path)
+        tables, info = parcels.run(_sanqu_job(cat), layer, parcels.plan(layer, 6_000))
+        assert info.parcels == len(src)
+        # (atol: the tables round 亩 to 4 decimals, 0.07 m², and a FileGDB snaps coordinates to its grid)
+        np.testing.assert_allclose(_as_m2(tables["township_class"]).sort_index().to_numpy(), want.to_numpy(),
+                                   rtol=1e-6, atol=0.2)
+        names = set(tables["conflicts"]["dlbm_name"])
+        assert names and names <= set(landuse.table()["name"])
