@@ -80,9 +80,12 @@ def input_options(prefix: str = ""):
     command's own output options."""
     def deco(f):
         @functools.wraps(f)
-        def wrapper(*args, in_crs=None, in_coords=None, x_axis=None, in_geometry=None, **kwargs):
-            with load.file_options(crs=in_crs, coords=in_coords, x_axis=x_axis, geometry=in_geometry):
+        def wrapper(*args, in_crs=None, in_coords=None, x_axis=None, in_geometry=None, in_swap_xy=False, **kwargs):
+            with load.file_options(crs=in_crs, coords=in_coords, x_axis=x_axis, geometry=in_geometry,
+                                   swap_xy=in_swap_xy or None):
                 return f(*args, **kwargs)
+        wrapper = click.option(f"--{prefix}swap-xy", "in_swap_xy", is_flag=True,
+                               help="Files named here store latitude before longitude.")(wrapper)
         wrapper = click.option(f"--{prefix}geometry", "in_geometry", type=click.Choice(["point", "polygon"]),
                                help=GEOMETRY_HELP)(wrapper)
         wrapper = click.option("--x-axis", "x_axis", type=click.Choice(["north", "east"]), help=X_AXIS_HELP)(wrapper)

@@ -455,7 +455,7 @@ def _report_duplicate_ids(gdf, notes: Notes, id_field: str | None):
 
 # --------------------------------------------------------------------------- read
 _FILE_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("file_options", default={})
-FILE_OPTION_NAMES = ("crs", "coords", "x_axis", "geometry", "encoding")
+FILE_OPTION_NAMES = ("crs", "coords", "x_axis", "geometry", "encoding", "swap_xy")
 
 
 @contextlib.contextmanager

@@ -355,7 +355,8 @@ def _metres(df, loc, shown, notes, crs, x_axis):
             raise InputError(f"X/Y values fit neither order ({sample}): not Gauss-Kruger metres in China "
                              f"(eastings 100 000–900 000, or with a zone prefix; northings up to 6 100 000)",
                              shown)
-        how = f"decided from {why}; state x_axis='{'east' if decided == 'north' else 'north'}' if that is wrong"
+        other = 'east' if decided == 'north' else 'north'
+        how = f"decided from {why}; state x_axis='{other}' (--x-axis {other}) if that is wrong"
     east, north = (y, x) if decided == "north" else (x, y)
     if decided == "north":
         notes.append(f"{loc['x']} holds northings and {loc['y']} eastings (the surveying convention; {how})")

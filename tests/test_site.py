@@ -612,3 +612,19 @@ def test_each_with_repeated_file_names_and_a_bad_shared_option(county, tmp_path,
     # a second run into the same folder finds its reports and refuses, before writing anything
     code, _, err = run(capsys, "--layers", county, "check", "site", folder, "--each", "--out", out)
     assert code == 2 and "already exists" in err
+
+
+def test_swapped_latitude_and_longitude_are_named_and_read_with_swap_xy(county, tmp_path, capsys):
+    swapped = _frame([PARCEL], name=["一号地块"]).to_crs(4490)
+    swapped["geometry"] = shapely.transform(swapped.geometry.values, lambda xy: xy[:, ::-1])
+    path = tmp_path / "红线.geojson"
+    swapped.to_file(path)
+    out = tmp_path / "r.xlsx"
+    code, _, err = run(capsys, "--layers", county, "check", "site", path, "--out", out)
+    assert code == 2 and "appear swapped" in err and "--swap-xy" in err and not out.exists()
+    code, stdout, err = run(capsys, "--layers", county, "check", "site", path, "--swap-xy", "--out", out)
+    assert code == 0, err
+    areas = pd.read_excel(out, sheet_name="地块面积")
+    assert areas["面积(亩)"].iloc[0] == pytest.approx(360.0, rel=1e-5)      # the rectangle's analytic area
+    lines = pd.read_excel(out, sheet_name="三区三线").set_index("管控线")
+    assert lines.loc["生态保护红线", "重叠面积(亩)"] == pytest.approx(120.0, rel=1e-4)
