@@ -20,6 +20,7 @@ Chinese HTML page, an Excel workbook or a GeoPackage.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def parcels_from(gdf: gpd.GeoDataFrame, source: str | None = None) -> gpd.GeoDat
                                                                 "MultiLineString"} else None)
         raise InputError(f"the project boundary must be polygons, the file holds {', '.join(sorted(kinds))}",
                          source, hint=hint)
-    dropped = len(gdf) - len(polys)
+    no_geom = gdf.geometry.isna() | gdf.geometry.is_empty
+    dropped = int((~no_geom & ~gdf.geom_type.isin(["Polygon", "MultiPolygon"])).sum())
+    empty = int(no_geom.sum())
     polys = polys[~polys.geometry.is_empty].copy()
     names = None
     for f in NAME_FIELDS:
@@ -186,6 +189,7 @@ def parcels_from(gdf: gpd.GeoDataFrame, source: str | None = None) -> gpd.GeoDat
         raise InputError(f"parcel(s) {', '.join(np.asarray(unique)[flat][:5])} have no area (their rings enclose "
                          f"nothing)", source)
     out.attrs["dropped"] = dropped
+    out.attrs["empty"] = empty
     out.attrs["source"] = source
     return out
 
@@ -311,6 +315,35 @@ class SiteContext:
 
 
 # --------------------------------------------------------------------------- the check
+_REASONS_ZH = {"Self-intersection": "边界自相交", "Ring Self-intersection": "环自相交",
+               "Too few points": "顶点过少", "Hole lies outside shell": "内环在外环之外",
+               "Nested shells": "外环嵌套", "Interior is disconnected": "内部不连通",
+               "Duplicate Rings": "重复的环", "Nested holes": "内环嵌套"}
+
+
+def _repair_zh(problem: str) -> str:
+    """The loader's repair note in the report's words: the reason, where (lon/lat), the areas."""
+    m = re.match(r"invalid geometry \((?P<why>[^\[\)]+)(\[(?P<x>[-\d.eE+]+) (?P<y>[-\d.eE+]+)\])?\) repaired with "
+                 r"make_valid(; area (?P<a>[\d.eE+-]+) → (?P<b>[\d.eE+-]+) ha)?", problem)
+    if not m:
+        return problem
+    text = f"几何无效（{_REASONS_ZH.get(m['why'].strip(), m['why'].strip())}"
+    if m["x"]:
+        text += f"，约在东经 {float(m['x']):.5f}°、北纬 {float(m['y']):.5f}°"
+    text += "），已按 make_valid 修复"
+    if m["a"]:
+        text += f"；面积 {float(m['a']):.4g} → {float(m['b']):.4g} 公顷"
+    return text
+
+
+def _feature_zh(label: str) -> str:
+    """'feature 3 (name=撒拉溪镇)' → '要素 3（name=撒拉溪镇）'."""
+    m = re.match(r"(?:feature|row) (\S+)(?: \((.*)\))?$", label)
+    if not m:
+        return label
+    return f"要素 {m[1]}" + (f"（{m[2]}）" if m[2] else "")
+
+
 def check_site(parcels, *, name: str | None = None, project_type: str = "construction", layers=None,
                dem=None, protection=None, near_m: float = NEAR_M, rules=None, network=None,
                catalog=None, read_options: dict | None = None, context: SiteContext | None = None) -> SiteReport:
@@ -371,9 +404,11 @@ def check_site(parcels, *, name: str | None = None, project_type: str = "constru
 
     for n_ in notes:
         if n_.level == "repaired":
-            finding("info", n_.feature or "", "几何修复", f"{n_.problem}（已自动修复，请核对红线）")
+            finding("info", _feature_zh(n_.feature or ""), "几何修复", f"{_repair_zh(n_.problem)}（已自动修复，请核对红线）")
     if p.attrs.get("dropped"):
         finding("info", "", "非面要素", f"{p.attrs['dropped']} 个非面要素（点/线）未参与预审")
+    if p.attrs.get("empty"):
+        finding("info", "", "空几何", f"{p.attrs['empty']} 个要素没有几何，未参与预审")
 
     # outside the district
     outline = ctx.union("boundary")

@@ -455,7 +455,11 @@ def test_self_intersecting_ring_is_repaired_and_reported(cat, tmp_path, capsys, 
     assert "几何修复" in stdout
     f = pd.read_excel(tmp_path / "r.xlsx", sheet_name="预审结论")
     fix = f[f["事项"] == "几何修复"]
-    assert len(fix) == 1 and "Self-intersection" in fix["说明"].iloc[0] and "已自动修复" in fix["说明"].iloc[0]
+    assert len(fix) == 1 and "边界自相交" in fix["说明"].iloc[0] and "已自动修复" in fix["说明"].iloc[0]
+    # the crossing point of the bow tie, in lon/lat, and the areas before and after in 公顷
+    lon, lat = Transformer.from_crs(settings.METRIC_CRS, 4490, always_xy=True).transform(X0 + 400, Y0 - 500)
+    assert f"东经 {lon:.5f}°、北纬 {lat:.5f}°" in fix["说明"].iloc[0] and "公顷" in fix["说明"].iloc[0]
+    assert fix["地块"].iloc[0].startswith("要素 ")
     area = pd.read_excel(tmp_path / "r.xlsx", sheet_name="地块面积")["面积(亩)"].iloc[0]
     assert area == pytest.approx(shapely.make_valid(bow).area / MU, rel=1e-4)       # two triangles
 
@@ -628,3 +632,11 @@ def test_swapped_latitude_and_longitude_are_named_and_read_with_swap_xy(county, 
     assert areas["面积(亩)"].iloc[0] == pytest.approx(360.0, rel=1e-5)      # the rectangle's analytic area
     lines = pd.read_excel(out, sheet_name="三区三线").set_index("管控线")
     assert lines.loc["生态保护红线", "重叠面积(亩)"] == pytest.approx(120.0, rel=1e-4)
+
+
+def test_points_and_empty_geometries_are_counted_apart(cat):
+    gdf = _frame([PARCEL, Point(X0, Y0), Polygon()], name=["地块", "桩点", "空"])
+    r = spatial.check_site(gdf, catalog=cat, name="混合")
+    f = r.findings.set_index("事项")
+    assert f.loc["非面要素", "说明"].startswith("1 个非面要素") and f.loc["空几何", "说明"].startswith("1 个要素没有几何")
+    assert len(r.parcels) == 1
