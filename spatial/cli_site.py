@@ -67,6 +67,8 @@ def _projects(path: Path, layer: str | None) -> list[tuple[str, Path, str | None
     for f in load.data_files(path):
         if f.suffix.lower() == ".gdb":
             out += [(f"{f.stem}_{n}", f, n) for n in polygon_layers(f)]
+        elif f.suffix.lower() == ".gpkg" and layer is None and len(several := polygon_layers(f)) > 1:
+            out += [(f"{f.stem}_{n}", f, n) for n in several]      # a GeoPackage of several projects
         else:
             out.append((f.stem, f, layer))
     if not out:
