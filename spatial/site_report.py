@@ -201,10 +201,13 @@ def _svg_map(report: SiteReport, width: int = 680, height: int = 420) -> str:
     legend.append(("#e53935", "项目红线"))
     labels = []
     if len(parcels) <= 30:
+        placed: list[tuple[float, float, float, float]] = []
         for g, name in zip(parcels, report.parcels["parcel"]):
             p = g.representative_point()
             x, y = (p.x - minx) / scale, (maxy - p.y) / scale
-            labels.append(f'<text x="{x:.1f}" y="{y:.1f}" class="lab">{_e(name)}</text>')
+            spot = _label_spot(str(name), x, y, placed, width, height)
+            if spot is not None:       # no free place: the parcel keeps its name as a tooltip
+                labels.append(f'<text x="{spot[0]:.1f}" y="{spot[1]:.1f}" class="lab">{_e(name)}</text>')
     # scale bar: a round length near a fifth of the width
     target = width * scale / 5
     nice = 10 ** math.floor(math.log10(target))
@@ -270,6 +273,22 @@ ol.rules .src { color: #546e7a; }
 footer { margin-top: 6mm; font-size: 8.5pt; color: #546e7a; border-top: 1px solid #b0bec5; padding-top: 2mm; }
 @media screen { body { box-shadow: 0 0 4mm #cfd8dc; background: #fff; } html { background: #eceff1; } }
 """
+
+
+def _label_spot(text: str, x: float, y: float, placed: list, width: float, height: float):
+    """Where a 12 px label goes: at the point, or above, below, right or left of it, the first
+    place that overlaps no label already placed and stays on the map; None when none does."""
+    w = sum(12.0 if ord(ch) > 0x2E7F else 7.0 for ch in text) + 4
+    h = 17.0            # 12 px text with its white halo is about 16 px tall
+    for dx, dy in ((0, 0), (0, -h), (0, h), (w / 2 + 6, 0), (-w / 2 - 6, 0), (0, -2 * h), (0, 2 * h)):
+        cx, cy = x + dx, y + dy
+        box = (cx - w / 2, cy - h + 4, cx + w / 2, cy + 4)         # text-anchor middle, baseline at cy
+        if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
+            continue
+        if all(box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1] for b in placed):
+            placed.append(box)
+            return cx, cy
+    return None
 
 
 def to_html(report: SiteReport) -> str:

@@ -655,3 +655,20 @@ def test_each_takes_every_layer_of_a_geopackage_of_several_projects(county, tmp_
     assert sorted(s.index) == ["项目包_一号", "项目包_二号"]
     assert s.loc["项目包_一号", "面积(亩)"] == pytest.approx(360.0, rel=1e-5)
     assert s.loc["项目包_二号", "面积(亩)"] == pytest.approx(HEXAGON.area / MU, rel=1e-4)
+
+
+def test_parcel_labels_on_the_report_map_do_not_overlap(cat, tmp_path, browser):
+    """Twelve parcels side by side: the names the browser draws (their real boxes) never overlap."""
+    row = [box(X0 + 100 + 90 * i, Y0 - 700, X0 + 170 + 90 * i, Y0 - 600) for i in range(12)]
+    r = site.check_site(_frame(row, name=[f"七星关区第{i + 1}号建设地块" for i in range(12)]), catalog=cat, name="标注")
+    out = site_report.write(r, tmp_path / "标注.html")
+    page, log = _open(browser, out, wait_for="svg.map", viewport=(900, 1200))
+    boxes = page.evaluate("""() => Array.from(document.querySelectorAll('svg.map text.lab'))
+        .map(t => { const b = t.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; })""")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("svg.map").screenshot(path=str(ARTIFACTS / "site_labels.png"))
+    page.close()
+    assert 3 <= len(boxes) <= 12 and log["errors"] == []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] + 0.5 or b[2] <= a[0] + 0.5 or a[3] <= b[1] + 0.5 or b[3] <= a[1] + 0.5, (a, b)
