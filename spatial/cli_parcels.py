@@ -116,6 +116,9 @@ def _run(ctx, job, dltb, layer_name, out, overwrite, workers, scheduler, partiti
     click.echo(f"{info.parcels:,} parcels of {layer.label} in {info.partitions} partition(s) of ≤ {partition_size:,}; "
                f"{info.mode}; {info.seconds:.1f} s (partitioning {info.plan_seconds:.1f} s)"
                + (f"; resumed: {info.resumed} partition(s) from {resume.name}" if had and info.resumed else ""))
+    if info.repaired:
+        click.echo(f"note: {info.repaired:,} parcel(s) had invalid geometry (self-intersecting rings and the like), "
+                   "repaired with make_valid before the overlay", err=True)
     if info.parcels != layer.count:
         click.echo(f"note: the layer reports {layer.count:,} features; {info.parcels:,} were read", err=True)
     return tables, info, layer

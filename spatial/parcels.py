@@ -44,6 +44,8 @@ RULES_FILE = settings.BUNDLED_LAYERS / "rules" / "dltb_rules.csv"
 DEFAULT_PARTITION = 20_000
 READ_CHUNK = 250_000
 FID_BATCH = 4_000
+#: a parcel that lies in a township but for this much (digitising and rounding noise) is wholly in it
+SNAP_M = 0.001
 OUTSIDE = "（区外）"
 #: the three control lines and their Chinese names
 LINES = CONTROL_LINES
@@ -223,13 +225,16 @@ def read_part(layer: Layer, fids) -> gpd.GeoDataFrame:
     gdf = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
     if gdf.crs is None:
         gdf = gdf.set_crs(layer.crs_wkt)
-    g = gdf.geometry.to_crs(settings.METRIC_CRS).values
+    geo = gdf.geometry
+    if not geo.crs.equals(settings.METRIC_CRS):
+        geo = geo.to_crs(settings.METRIC_CRS)
+    g = np.asarray(geo.array, dtype=object)
     bad = ~shapely.is_valid(g) & ~shapely.is_missing(g)
     if bad.any():
         from .load import make_valid_same_dimension
         g = g.copy()
         g[bad] = make_valid_same_dimension(g[bad])
-    desc = landuse.describe(gdf[layer.code_field].to_numpy())
+    desc = landuse.describe(gdf[layer.code_field].to_numpy(dtype=object, na_value=None))
     out = gpd.GeoDataFrame({
         "fid": gdf.index.to_numpy(dtype=np.int64),
         "bsm": (gdf[layer.id_field].astype(str).to_numpy() if layer.id_field else gdf.index.astype(str).to_numpy()),
@@ -238,7 +243,8 @@ def read_part(layer: Layer, fids) -> gpd.GeoDataFrame:
                       .to_numpy()),
         "dlbm_group": desc["dlbm_group"].fillna("").to_numpy(),
         "is_cropland": desc["is_cropland"].to_numpy(),
-    }, geometry=np.asarray(g), crs=settings.METRIC_CRS)
+    }, geometry=g, crs=settings.METRIC_CRS)
+    out.attrs["repaired"] = int(bad.sum())
     return out
 
 
@@ -323,13 +329,39 @@ class _Townships:
         if self._tree is None and len(self.pieces):
             shapely.prepare(self.pieces)
             self._tree = shapely.STRtree(self.pieces)
+            # parcels cut along a township's edge stray from it by rounding: within SNAP_M they are inside
+            self.grown = shapely.buffer(self.pieces, SNAP_M, quad_segs=2, join_style="mitre")
+            shapely.prepare(self.grown)
         return self._tree
 
     def split(self, parcels: np.ndarray):
         """(parcel, township name, m²) for every parcel × township part, plus each parcel's
         remainder outside every township."""
-        pi, ti, area, _ = _overlay_areas(parcels, self.pieces, self.owner, geometry=False, tree=self.tree)
         total = shapely.area(parcels)
+        if len(self.pieces) == 0 or len(parcels) == 0:
+            pi, ti, area = np.array([], np.int64), np.array([], np.int64), np.array([], float)
+        else:
+            # most parcels lie inside one piece: find it from a point, confirm with one covers test,
+            # and overlay only the rest (the parcels on a township boundary)
+            b = shapely.bounds(parcels)
+            pts = shapely.points((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)
+            qi, qz = self.tree.query(pts, predicate="intersects")
+            hits = np.bincount(qi, minlength=len(parcels))
+            one = np.zeros(len(parcels), np.int64) - 1
+            single = hits[qi] == 1
+            one[qi[single]] = qz[single]
+            cand = np.nonzero(one >= 0)[0]
+            covered = np.zeros(len(parcels), bool)
+            covered[cand] = shapely.covers(self.grown[one[cand]], parcels[cand])
+            rest_idx = np.nonzero(~covered)[0]
+            ri, rt, ra, _ = _overlay_areas(parcels[rest_idx], self.pieces, self.owner, geometry=False,
+                                           tree=self.tree)
+            done = np.nonzero(covered)[0]
+            pi = np.concatenate([done, rest_idx[ri]])
+            ti = np.concatenate([self.owner[one[done]], rt])
+            area = np.concatenate([total[done], ra])
+            order = np.argsort(pi, kind="stable")
+            pi, ti, area = pi[order], ti[order], area[order]
         inside = np.bincount(pi, weights=area, minlength=len(parcels))
         rest = total - inside
         out = rest > settings_min_area()
@@ -677,6 +709,7 @@ class RunInfo:
     partitions: int
     resumed: int = 0
     parcels: int = 0
+    repaired: int = 0
     mode: str = "single process"
     seconds: float = 0.0
     plan_seconds: float = 0.0
@@ -684,7 +717,7 @@ class RunInfo:
 
 
 def _run_one(job, layer, fids):
-    return job.run(read_part(layer, fids))
+    return _job_run(job, read_part(layer, fids))
 
 
 def run(job, layer: Layer, the_plan: Plan, *, workers: int = 0, scheduler: str | None = None,
@@ -718,6 +751,7 @@ def run(job, layer: Layer, the_plan: Plan, *, workers: int = 0, scheduler: str |
                 tick(len(done), len(the_plan))
         partials = [done[i] for i in range(len(the_plan))]
         info.parcels = int(sum(p["parcels"] for p in partials))
+        info.repaired = int(sum(p.get("repaired", 0) for p in partials))
         tables = job.combine(partials)
     finally:
         if store:
@@ -771,7 +805,9 @@ def _run_dask(job, layer, the_plan, todo, done, store, tick, workers, scheduler,
 
 
 def _job_run(job, part):
-    return job.run(part)
+    out = job.run(part)
+    out["repaired"] = int(part.attrs.get("repaired", 0))
+    return out
 
 
 # --------------------------------------------------------------------------- slope grades

@@ -383,3 +383,21 @@ def test_the_same_parcels_from_a_filegdb_and_a_gbk_shapefile(dltb, tmp_path, cat
                                    rtol=1e-6, atol=0.2)
         names = set(tables["conflicts"]["dlbm_name"])
         assert names and names <= set(landuse.table()["name"])
+
+
+def test_invalid_parcels_are_repaired_counted_and_said(tmp_path, cat, capsys):
+    towns = cat.load("township_areas").to_crs(settings.METRIC_CRS)
+    c = towns.geometry.iloc[0].representative_point()
+    x, y = c.x, c.y
+    bow = shapely.Polygon([(x, y), (x + 200, y + 200), (x + 200, y), (x, y + 200)])       # a bow tie
+    ok = shapely.box(x + 300, y, x + 500, y + 200)
+    path = tmp_path / "bad.gpkg"
+    gpd.GeoDataFrame({"DLBM": ["0103", "0103"]}, geometry=[bow, ok], crs=settings.METRIC_CRS).to_file(path, layer="DLTB")
+    layer = parcels.open_layer(path)
+    for workers in (0, 1):
+        tables, info = parcels.run(_sanqu_job(cat), layer, parcels.plan(layer), workers=workers)
+        assert info.repaired == 1
+        assert tables["township_class"]["area_mu"].sum() * MU == pytest.approx(
+            shapely.make_valid(bow).area + ok.area, rel=1e-9)
+    code, stdout, err = run(capsys, "parcels", "sanqu", path, "--out", tmp_path / "o.xlsx", "--workers", "0")
+    assert code == 0 and "1 parcel(s) had invalid geometry" in err
