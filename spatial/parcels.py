@@ -318,7 +318,7 @@ class _Townships:
         self._tree = None
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_tree"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_tree", "_grid", "grown")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -332,7 +332,28 @@ class _Townships:
             # parcels cut along a township's edge stray from it by rounding: within SNAP_M they are inside
             self.grown = shapely.buffer(self.pieces, SNAP_M, quad_segs=2, join_style="mitre")
             shapely.prepare(self.grown)
+            # a coarse raster of the pieces: a first guess of the piece under a point, in numpy
+            from affine import Affine
+            from rasterio import features
+
+            minx, miny, maxx, maxy = shapely.total_bounds(self.pieces)
+            res = max(maxx - minx, maxy - miny) / 2048
+            shape = (int(np.ceil((maxy - miny) / res)) + 1, int(np.ceil((maxx - minx) / res)) + 1)
+            self._grid = (minx, maxy, res, features.rasterize(
+                ((g, i) for i, g in enumerate(self.pieces)), out_shape=shape,
+                transform=Affine(res, 0, minx, 0, -res, maxy), fill=-1, dtype="int32"))
         return self._tree
+
+    def _piece_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """A guess of the piece holding each point (−1: none); callers confirm it."""
+        self.tree
+        x0, y0, res, grid = self._grid
+        c = np.floor((x - x0) / res).astype(np.int64)
+        r = np.floor((y0 - y) / res).astype(np.int64)
+        ok = (r >= 0) & (r < grid.shape[0]) & (c >= 0) & (c < grid.shape[1])
+        out = np.full(len(x), -1, np.int64)
+        out[ok] = grid[r[ok], c[ok]]
+        return out
 
     def split(self, parcels: np.ndarray):
         """(parcel, township name, m²) for every parcel × township part, plus each parcel's
@@ -344,12 +365,7 @@ class _Townships:
             # most parcels lie inside one piece: find it from a point, confirm with one covers test,
             # and overlay only the rest (the parcels on a township boundary)
             b = shapely.bounds(parcels)
-            pts = shapely.points((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)
-            qi, qz = self.tree.query(pts, predicate="intersects")
-            hits = np.bincount(qi, minlength=len(parcels))
-            one = np.zeros(len(parcels), np.int64) - 1
-            single = hits[qi] == 1
-            one[qi[single]] = qz[single]
+            one = self._piece_at((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)
             cand = np.nonzero(one >= 0)[0]
             covered = np.zeros(len(parcels), bool)
             covered[cand] = shapely.covers(self.grown[one[cand]], parcels[cand])
