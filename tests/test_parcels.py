@@ -181,7 +181,7 @@ def test_a_killed_run_resumes_to_the_same_totals(dltb, tmp_path, single):
     args = [sys.executable, "-m", "spatial.cli", "parcels", "sanqu", str(dltb), "--out", str(out),
             "--workers", "0", "--partition-size", "150"]
     env = {k: v for k, v in os.environ.items() if k != settings.LAYERS_ENV}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     while time.time() < deadline and _done_partitions(resume) < 5 and proc.poll() is None:
         time.sleep(0.02)
