@@ -28,7 +28,6 @@ import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 from shapely.ops import substring
 
 from . import settings
@@ -215,13 +214,23 @@ def _t_junction_cuts(lines: gpd.GeoDataFrame, kinds: np.ndarray, tol: float) -> 
     return cuts, int(inside.sum())
 
 
+def _pairs_within(xy: np.ndarray, tol: float) -> np.ndarray:
+    """Index pairs (i < j) of the points no farther apart than ``tol``."""
+    if len(xy) == 0:
+        return np.empty((0, 2), np.int64)
+    pts = shapely.points(xy)
+    i, j = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=tol)
+    keep = i < j
+    return np.column_stack([i[keep], j[keep]]).astype(np.int64)
+
+
 def _cluster_ends(pieces: gpd.GeoDataFrame, start_kind: np.ndarray, end_kind: np.ndarray, tol: float):
     """Node ids for piece ends: ends within tol join, but never a road end with an expressway end."""
     geoms = np.asarray(pieces.geometry.values, dtype=object)
     n = len(geoms)
     xy = np.vstack(_end_xy(geoms))
     end_kind = np.concatenate([start_kind, end_kind])
-    pairs = cKDTree(xy).query_pairs(tol, output_type="ndarray") if len(xy) else np.empty((0, 2), int)
+    pairs = _pairs_within(xy, tol)
     if len(pairs):
         ka, kb = end_kind[pairs[:, 0]], end_kind[pairs[:, 1]]
         ok = ~(((ka == KIND_ROAD) & (kb == KIND_EXPRESSWAY)) | ((ka == KIND_EXPRESSWAY) & (kb == KIND_ROAD)))
@@ -479,12 +488,13 @@ def from_osm_roads(roads, *, speeds: SpeedTable | None = None, use_maxspeed: boo
         j_ids = j_ids[np.isin(j_ids, occ.index.to_numpy())]
         if len(j_ids):
             at = occ[j_ids].to_numpy()
-            tree = cKDTree(np.column_stack([x[at], y[at]]))
+            tree = shapely.STRtree(shapely.points(np.column_stack([x[at], y[at]])))
             labels = [roads.junction_names[int(j)] for j in j_ids]
     for n in on:
         name = f"OSM node {node_ids[n]}"
         if tree is not None:
-            d, j = tree.query(node_xy[n])
+            (_, jj), dd = tree.query_nearest(shapely.points(node_xy[[n]]), return_distance=True, all_matches=False)
+            j, d = int(jj[0]), float(dd[0])
             if d < 3000:
                 name = str(labels[j])
         names.append(name)
