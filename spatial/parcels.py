@@ -494,10 +494,10 @@ class SanquJob:
         for lid in ["total", *LINES]:
             if lid not in wide.columns:
                 wide[lid] = 0.0
-        desc = landuse.describe(wide["dlbm"].to_numpy())
         town_order = {n: i for i, n in enumerate(list(self.towns.names) + [OUTSIDE])}
         wide["_t"] = wide["township"].map(town_order).fillna(len(town_order))
         wide = wide.sort_values(["_t", "dlbm"], kind="stable").reset_index(drop=True)
+        desc = landuse.describe(wide["dlbm"].to_numpy())        # after the sort: row for row
         per_town = pd.DataFrame({"township": wide["township"], "dlbm": wide["dlbm"],
                                  "dlbm_name": desc["dlbm_name"].fillna("").to_numpy(),
                                  "dlbm_group": desc["dlbm_group"].fillna("").to_numpy()})

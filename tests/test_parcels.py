@@ -112,6 +112,15 @@ def test_single_process_equals_an_independent_geopandas_overlay(single, referenc
         big = ref[col] > 1000          # 0.01 % of a cell of at least 1,000 m²
         np.testing.assert_allclose(mine.loc[big, col], ref.loc[big, col], rtol=1e-4)
         assert abs(mine[col].sum() - ref[col].sum()) <= 1e-4 * max(ref[col].sum(), 1)
+    # every row carries its own code's name and group
+    names, groups = landuse.table()["name"], landuse.table()["group"]
+    for key in ("township_class", "district_class"):
+        t = tables[key]
+        t = t[t["dlbm"] != "01"]
+        assert (t["dlbm_name"].to_numpy() == names.loc[t["dlbm"]].to_numpy()).all(), key
+        assert (t["dlbm_group"].to_numpy() == groups.loc[t["dlbm"]].to_numpy()).all(), key
+    c = tables["conflicts"]
+    assert (c["dlbm_name"].to_numpy() == names.loc[c["dlbm"]].to_numpy()).all()
     # the district table adds the townships up, and 耕地 is 0101 + 0102 + 0103
     d = tables["district_class"].set_index("dlbm")
     crop = mine[mine.index.get_level_values("dlbm").isin(["0101", "0102", "0103"])]["total"].sum()
