@@ -38,6 +38,9 @@ def engine_options(f):
     f = click.option("--overwrite", is_flag=True)(f)
     f = click.option("--out", type=click.Path(path_type=Path), required=True,
                      help="Results: .gpkg, .gdb or .xlsx.")(f)
+    f = click.option("--encoding", help="Text encoding of a shapefile (default: its .cpg, or detected: UTF-8 or GBK).")(f)
+    f = click.option("--crs", "in_crs", metavar="CRS",
+                     help="Coordinate system of a layer that has none or a wrong one, e.g. 4544.")(f)
     f = click.option("--layer", help="Layer of a GeoPackage or FileGDB (default: DLTB or the only polygon layer).")(f)
     f = click.argument("dltb", type=click.Path(path_type=Path))(f)
     return f

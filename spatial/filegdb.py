@@ -197,9 +197,12 @@ def write(frames: dict, path: Path) -> dict[str, dict[str, str]]:
             rows += [{"layer": layer_names[name], "field": v, "original": str(k)} for k, v in changed.items()]
         renames[name] = changed
         df = _fit_integers(df)
+        # a feature class holds one geometry type: Polygon beside MultiPolygon becomes MultiPolygon
+        multi = geom is not None and len(df) and df.geom_type.str.startswith("Multi").any()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            pyogrio.write_dataframe(df, path, layer=layer_names[name], driver="OpenFileGDB")
+            pyogrio.write_dataframe(df, path, layer=layer_names[name], driver="OpenFileGDB",
+                                    promote_to_multi=True if multi else None)
     if rows:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -37,7 +37,8 @@ def cropland_codes() -> tuple[str, ...]:
 
 
 def normalise(codes) -> pd.Series:
-    """Codes as the table writes them: trimmed, upper case, a numeric 101 padded to 0101.
+    """Codes as the table writes them: trimmed, upper case, a numeric 101 padded to 0101 (and
+    8H2 to 08H2: any code the table knows once its leading zero is put back).
 
     Missing values stay missing.
     """
@@ -46,6 +47,10 @@ def normalise(codes) -> pd.Series:
     out = out.str.replace(r"\.0$", "", regex=True)          # 101.0 from a numeric column
     digits = out.str.fullmatch(r"\d{3}", na=False)
     out = out.where(~digits, "0" + out)
+    # a code that lost its leading zero (8H2 for 08H2, 201K for 0201K) when it is one
+    known = table().index
+    short = ~out.isin(known) & ("0" + out).isin(known)
+    out = out.where(~short, "0" + out)
     return out.where(s.notna() & (out != ""), None)
 
 

@@ -60,75 +60,108 @@ CROP_LAND = {"刺梨": ("dlbm", ("0201", "0201K", "0204", "0204K"), "果园、�
 @dataclass(frozen=True)
 class Layer:
     """A parcel layer on disk: what the workers need to read their partitions."""
-    path: str
-    layer: str
-    crs_wkt: str
+    path: str               # the path GDAL opens (absolute, so that remote workers find it too)
+    layer: str | None
+    crs_wkt: str            # the coordinate system the numbers are in (the file's, or repaired)
     count: int
     code_field: str
     name_field: str | None
     id_field: str | None
     bounds: tuple
     signature: str          # size and modification time: a changed file invalidates a resume
+    shown: str = ""
+    encoding: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.path}:{self.layer}"
+        return self.shown or (f"{self.path}:{self.layer}" if self.layer else self.path)
 
 
 ID_FIELDS = ("BSM", "bsm", "标识码", "TBBH", "tbbh", "图斑编号")
+SAMPLE = 2_000
+VECTOR_KINDS = ("geopackage", "filegdb", "shapefile", "geojson", "mapinfo")
 
 
-def open_layer(path, layer: str | None = None) -> Layer:
-    """Check a DLTB-like layer (polygons, a CRS, a DLBM field) without reading its features."""
+def _choose_layer(p: Path, layer: str | None) -> str | None:
+    """The DLTB layer of a GeoPackage or FileGDB: the one asked for, else DLTB or the only one."""
     import pyogrio
 
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file or folder", p)
+    if not (p.suffix.lower() in (".gpkg", ".gdb") or p.is_dir()):
+        return layer
     try:
         layers = pyogrio.list_layers(p)
     except Exception as exc:        # noqa: BLE001 - GDAL's own message, on one line
         raise InputError(f"cannot open as a vector layer: {str(exc).splitlines()[0]}", p) from exc
     names = [str(n) for n in layers[:, 0]]
     kinds = {str(n): str(k) for n, k in layers}
-    if layer is None:
-        polys = [n for n in names if "Polygon" in (kinds.get(n) or "") or kinds.get(n) in ("None", "")]
-        dltb = [n for n in polys if n.upper() == "DLTB"]
-        if dltb:
-            layer = dltb[0]
-        elif len(polys) == 1:
-            layer = polys[0]
-        elif not polys:
-            raise InputError(f"no polygon layer (layers: {', '.join(names) or 'none'})", p)
-        else:
-            raise InputError(f"{len(polys)} polygon layers: give --layer, one of {', '.join(polys)}", p)
-    elif layer not in names:
-        raise InputError(f"no layer {layer!r}; layers are {', '.join(names)}", p)
-    info = pyogrio.read_info(p, layer=layer)
-    label = f"{p}:{layer}"
+    if layer is not None:
+        if layer not in names:
+            raise InputError(f"no layer {layer!r}; layers are {', '.join(names)}", p)
+        return layer
+    polys = [n for n in names if "POLYGON" in (kinds.get(n) or "").upper()]
+    dltb = [n for n in polys if n.upper() == "DLTB"]
+    if dltb:
+        return dltb[0]
+    if len(polys) == 1:
+        return polys[0]
+    if not polys:
+        raise InputError(f"no polygon layer (layers: {', '.join(f'{n} ({kinds[n]})' for n in names) or 'none'})", p)
+    raise InputError(f"{len(polys)} polygon layers: give --layer, one of {', '.join(polys)}", p)
+
+
+def open_layer(path, layer: str | None = None, *, crs=None, encoding: str | None = None) -> Layer:
+    """Check a DLTB-like layer (polygons, a coordinate system that fits the numbers, a DLBM
+    field, the text encoding) from a sample of its features, as the loader checks any file;
+    repairs and doubts are emitted as :class:`spatial.errors.InputWarning`."""
+    import pyogrio
+    from pyproj import CRS
+
+    from . import load
+    from .errors import Notes
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError("no such file or folder", p)
+    p = p.resolve()
+    src = load.open_source(p, _choose_layer(p, layer))
+    if src.kind not in VECTOR_KINDS:
+        raise InputError(f"a parcel layer is read from a GeoPackage, FileGDB, shapefile or GeoJSON, not a "
+                         f"{src.kind} file", src.shown)
+    notes = Notes(src.shown)
+    enc = encoding
+    if src.kind == "shapefile" and enc is None:
+        enc, how = load.detect_encoding(src.shp_parts)
+        if "GBK" in how or "guessed" in how or "although" in how:
+            notes.add("warning", f"text encoding {how}")
+    try:
+        info = pyogrio.read_info(src.gdal_path, layer=src.layer, encoding=enc)
+        sample = pyogrio.read_dataframe(src.gdal_path, layer=src.layer, encoding=enc, max_features=SAMPLE)
+    except Exception as exc:        # noqa: BLE001 - GDAL's own message, on one line
+        raise InputError(f"cannot read: {load._gdal_message(exc)}", src.shown) from exc
     gtype = str(info.get("geometry_type") or "")
-    if gtype and "Polygon" not in gtype and gtype not in ("Unknown", "None"):
-        raise InputError(f"holds {gtype} features, not parcels (polygons)", label)
-    if not info.get("crs"):
-        raise InputError("has no coordinate system (.prj missing?)",
-                         label, hint="DLTB layers are usually CGCS2000 3-degree Gauss-Kruger, e.g. EPSG:4544")
+    if gtype and "POLYGON" not in gtype.upper() and gtype not in ("Unknown", "None"):
+        raise InputError(f"holds {gtype} features, not parcels (polygons)", src.shown)
+    n = int(info["features"])
+    if n < 0:
+        n = int(pyogrio.read_info(src.gdal_path, layer=src.layer, force_feature_count=True)["features"])
+    if n == 0 or len(sample) == 0:
+        raise InputError("layer has no features", src.shown)
     fields = [str(f) for f in info["fields"]]
     code = landuse.code_field(pd.DataFrame(columns=fields))
     if code is None:
-        raise InputError(f"has no land-use code field (DLBM or 地类编码); fields are {', '.join(fields[:15])}", label)
+        raise InputError(f"has no land-use code field (DLBM or 地类编码); fields are {', '.join(fields[:15])}",
+                         src.shown)
+    # the loader's own checks on the sample: a missing or wrong CRS, a zone prefix, degrees vs metres
+    file_crs = load._resolve_crs(sample, src, crs, notes)
+    file_crs = load._check_numbers(sample, src, file_crs, notes)
     name = next((f for f in fields if f in landuse.NAME_FIELDS), None)
     ident = next((f for f in fields if f in ID_FIELDS), None)
-    n = int(info["features"])
-    if n < 0:
-        n = int(pyogrio.read_info(p, layer=layer, force_feature_count=True)["features"])
-    if n == 0:
-        raise InputError("has no features", label)
-    from pyproj import CRS
-    crs = CRS.from_user_input(info["crs"])
     st = p.stat() if p.is_file() else max((f.stat() for f in p.rglob("*") if f.is_file()),
                                            key=lambda s: s.st_mtime, default=p.stat())
-    sig = f"{p.resolve()}|{layer}|{n}|{st.st_size}|{int(st.st_mtime)}"
-    return Layer(str(p), layer, crs.to_wkt(), n, code, name, ident, tuple(info.get("total_bounds") or ()), sig)
+    sig = f"{p}|{src.layer}|{n}|{st.st_size}|{int(st.st_mtime)}|{CRS(file_crs).to_epsg() or ''}"
+    bounds = tuple(info.get("total_bounds") or ())
+    return Layer(src.gdal_path, src.layer, CRS(file_crs).to_wkt(), n, code, name, ident, bounds, sig,
+                 shown=src.shown, encoding=enc)
 
 
 # --------------------------------------------------------------------------- partitions
@@ -152,6 +185,26 @@ def _hilbert(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
     return d
 
 
+def _flag_far(layer: Layer, fid, x, y) -> None:
+    """Warn when parcels lie far outside the district (a wrong CRS, or another county's data)."""
+    from pyproj import CRS, Transformer
+
+    from .errors import Notes
+
+    if len(x) == 0:
+        return
+    lon, lat = Transformer.from_crs(CRS.from_wkt(layer.crs_wkt), settings.STORAGE_CRS, always_xy=True).transform(x, y)
+    minx, miny, maxx, maxy = settings.DISTRICT_BBOX
+    dx = np.maximum(np.maximum(minx - lon, lon - maxx), 0) * 111.0 * np.cos(np.radians((miny + maxy) / 2))
+    dy = np.maximum(np.maximum(miny - lat, lat - maxy), 0) * 111.0
+    far = ~(np.hypot(dx, dy) <= settings.FAR_OUTSIDE_KM)
+    if far.any():
+        some = ", ".join(f"fid {int(f)}" for f in fid[far][:5])
+        Notes(layer.label).add("warning", f"{int(far.sum()):,} of {len(fid):,} parcel(s) lie more than "
+                                          f"{settings.FAR_OUTSIDE_KM:g} km outside 七星关区 (e.g. {some}): "
+                                          "a wrong coordinate system, or another county's data?")
+
+
 @dataclass
 class Plan:
     """The partitions: fids of each, in Hilbert order of the parcels' centres."""
@@ -173,7 +226,7 @@ def plan(layer: Layer, size: int = DEFAULT_PARTITION, chunk: int = READ_CHUNK) -
     fids, cx, cy = [], [], []
     for start in range(0, layer.count, chunk):
         meta, table = pyogrio.read_arrow(layer.path, layer=layer.layer, columns=[], return_fids=True,
-                                         skip_features=start, max_features=chunk)
+                                         skip_features=start, max_features=chunk, encoding=layer.encoding)
         names = table.column_names
         geom_col = meta.get("geometry_name") or next(c for c in names if c != meta.get("fid_column"))
         fid_col = meta.get("fid_column") or next(c for c in names if c != geom_col)
@@ -191,6 +244,7 @@ def plan(layer: Layer, size: int = DEFAULT_PARTITION, chunk: int = READ_CHUNK) -
     empty = ~np.isfinite(x)
     if empty.all():
         raise InputError("every feature has an empty geometry", layer.label)
+    _flag_far(layer, fid[~empty], x[~empty], y[~empty])
     minx, maxx = np.nanmin(x), np.nanmax(x)
     miny, maxy = np.nanmin(y), np.nanmax(y)
     span = max(maxx - minx, maxy - miny, 1e-9)
@@ -220,11 +274,10 @@ def read_part(layer: Layer, fids) -> gpd.GeoDataFrame:
     # GDAL filters fids with SQL outside GeoPackage, at most 4,997 in one statement
     step = len(fids) if layer.path.lower().endswith(".gpkg") else FID_BATCH
     pieces = [pyogrio.read_dataframe(layer.path, layer=layer.layer, fids=fids[i:i + step], columns=cols,
-                                     fid_as_index=True, use_arrow=True)
+                                     fid_as_index=True, use_arrow=True, encoding=layer.encoding)
               for i in range(0, max(len(fids), 1), max(step, 1))]
     gdf = pieces[0] if len(pieces) == 1 else pd.concat(pieces)
-    if gdf.crs is None:
-        gdf = gdf.set_crs(layer.crs_wkt)
+    gdf = gdf.set_crs(layer.crs_wkt, allow_override=True)
     geo = gdf.geometry
     if not geo.crs.equals(settings.METRIC_CRS):
         geo = geo.to_crs(settings.METRIC_CRS)
@@ -245,6 +298,10 @@ def read_part(layer: Layer, fids) -> gpd.GeoDataFrame:
         "is_cropland": desc["is_cropland"].to_numpy(),
     }, geometry=g, crs=settings.METRIC_CRS)
     out.attrs["repaired"] = int(bad.sum())
+    raw = gdf[layer.code_field].to_numpy(dtype=object, na_value=None)
+    unknown = pd.isna(desc["dlbm_name"].to_numpy())
+    out.attrs["unknown"] = pd.Series(np.where(pd.isna(raw[unknown]), "（空）",
+                                              raw[unknown].astype(str))).value_counts().to_dict()
     return out
 
 
@@ -726,6 +783,7 @@ class RunInfo:
     resumed: int = 0
     parcels: int = 0
     repaired: int = 0
+    unknown: dict = field(default_factory=dict)
     mode: str = "single process"
     seconds: float = 0.0
     plan_seconds: float = 0.0
@@ -768,6 +826,9 @@ def run(job, layer: Layer, the_plan: Plan, *, workers: int = 0, scheduler: str |
         partials = [done[i] for i in range(len(the_plan))]
         info.parcels = int(sum(p["parcels"] for p in partials))
         info.repaired = int(sum(p.get("repaired", 0) for p in partials))
+        for p in partials:
+            for code, k in p.get("unknown", {}).items():
+                info.unknown[code] = info.unknown.get(code, 0) + int(k)
         tables = job.combine(partials)
     finally:
         if store:
@@ -823,6 +884,7 @@ def _run_dask(job, layer, the_plan, todo, done, store, tick, workers, scheduler,
 def _job_run(job, part):
     out = job.run(part)
     out["repaired"] = int(part.attrs.get("repaired", 0))
+    out["unknown"] = dict(part.attrs.get("unknown", {}))
     return out
 
 

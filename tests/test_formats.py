@@ -14,7 +14,7 @@ import pyogrio
 import pytest
 import shapely
 from click.testing import CliRunner
-from shapely.geometry import LineString, Point, Polygon, box
+from shapely.geometry import MultiPolygon, LineString, Point, Polygon, box
 
 import spatial
 from spatial import cad, export, filegdb, landuse, settings
@@ -301,6 +301,10 @@ def test_export_gdb_round_trip_with_chinese_fields(tmp_path, county_gdb):
                              crs=4490)
     table = pd.DataFrame({"乡镇 名称": ["撒拉溪镇"], "达标": [True]})
     target = tmp_path / "成果.gdb"
+    both = gpd.GeoDataFrame({"k": [1, 2]}, geometry=[box(105.3, 27.3, 105.31, 27.31), MultiPolygon(
+        [box(105.32, 27.3, 105.33, 27.31), box(105.34, 27.3, 105.35, 27.31)])], crs=4490)
+    export.write({"单多": both}, tmp_path / "单多.gdb")          # Polygon beside MultiPolygon
+    assert list(_quiet_read(tmp_path / "单多.gdb", layer="单多").area.round(8)) == [1e-4, 2e-4]
     export.write({"地块": parcels, "混合": mixed, "表": table}, target, crs=4523)
     names = {str(n): g for n, g in pyogrio.list_layers(target)}
     assert names == {"地块": "MultiPolygon", "混合_point": "Point", "混合_polygon": "MultiPolygon",
