@@ -601,7 +601,7 @@ class SlopeJob:
     name = "slope"
 
     def __init__(self, grades_path, townships, labels: dict):
-        self.grades_path = str(grades_path)
+        self.grades_path = str(Path(os.fspath(grades_path)).absolute())
         self.towns = _Townships(townships)
         self.labels = labels
 
@@ -654,27 +654,30 @@ class SlopeJob:
         for k in keys:
             share = np.where(data > 0, p[f"m2_{k}"].to_numpy() / np.where(data > 0, data, 1), np.nan)
             table[f"grade{k}_pct"] = np.round(100 * share, 3)
-        table["ge25_mu"] = np.round(np.where(data > 0, p[f"m2_{steep}"] / np.where(data > 0, data, 1), 0.0)
-                                    * p["area_m2"] / settings.M2_PER_MU, 4)
-        table["no_dem_pct"] = np.round(100 * (1 - data / p["area_m2"].where(p["area_m2"] > 0, 1)), 3).clip(lower=0)
+        # measured where the DEM has elevations (exact covered cell fractions), never extrapolated
+        area = p["area_m2"].to_numpy()
+        covered = np.minimum(data, area)
+        table["dem_mu"] = np.round(covered / settings.M2_PER_MU, 4)
+        table["ge25_mu"] = np.round(p[f"m2_{steep}"].to_numpy() / settings.M2_PER_MU, 4)
+        table["no_dem_pct"] = np.round(100 * (1 - covered / np.where(area > 0, area, 1)), 3).clip(min=0)
         crop = p["is_cropland"].to_numpy(bool)
         c = table[crop]
         town_order = {n: i for i, n in enumerate(list(self.towns.names) + [OUTSIDE])}
-        by = c.groupby("township", sort=False).agg(cropland_mu=("area_mu", "sum"), ge25_mu=("ge25_mu", "sum"),
-                                                   parcels=("fid", "count")).reset_index()
+        by = c.groupby("township", sort=False).agg(cropland_mu=("area_mu", "sum"), dem_mu=("dem_mu", "sum"),
+                                                   ge25_mu=("ge25_mu", "sum"), parcels=("fid", "count")).reset_index()
         by["_t"] = by["township"].map(town_order).fillna(len(town_order))
         by = by.sort_values("_t", kind="stable").drop(columns="_t").reset_index(drop=True)
-        total = pd.DataFrame([{"township": "合计", "cropland_mu": by["cropland_mu"].sum(),
+        total = pd.DataFrame([{"township": "合计", "cropland_mu": by["cropland_mu"].sum(), "dem_mu": by["dem_mu"].sum(),
                                "ge25_mu": by["ge25_mu"].sum(), "parcels": int(by["parcels"].sum())}])
         by = pd.concat([by, total], ignore_index=True)
-        by["ge25_pct"] = np.where(by["cropland_mu"] > 0, 100 * by["ge25_mu"] / by["cropland_mu"].replace(0, np.nan),
-                                  0.0).round(3)
-        by["cropland_mu"] = by["cropland_mu"].round(3)
-        by["ge25_mu"] = by["ge25_mu"].round(3)
-        # cropland by grade, district-wide
+        by["no_dem_mu"] = (by["cropland_mu"] - by["dem_mu"]).clip(lower=0).round(3)
+        by["ge25_pct"] = np.where(by["dem_mu"] > 0, 100 * by["ge25_mu"] / by["dem_mu"].replace(0, np.nan), 0.0).round(3)
+        for col in ("cropland_mu", "dem_mu", "ge25_mu"):
+            by[col] = by[col].round(3)
+        # cropland by grade, district-wide: shares of the cropland with elevations
         grades = []
         for k in keys:
-            m2 = float((np.where(data > 0, p[f"m2_{k}"] / np.where(data > 0, data, 1), 0) * p["area_m2"])[crop].sum())
+            m2 = float(p[f"m2_{k}"].to_numpy()[crop].sum())
             grades.append({"grade": k, "label": self.labels[k], "cropland_mu": round(m2 / settings.M2_PER_MU, 3)})
         g = pd.DataFrame(grades)
         g["share_pct"] = (100 * g["cropland_mu"] / max(g["cropland_mu"].sum(), 1e-12)).round(3)
@@ -720,7 +723,7 @@ class ZonesJob:
             row = {"zone": name, "crop": crop, "zone_mu": self.zone_m2[i] / settings.M2_PER_MU,
                    "parcels_mu": s["m2"].sum() / settings.M2_PER_MU,
                    "cropland_mu": s.loc[s["dlbm_group"] == landuse.CROPLAND_GROUP, "m2"].sum() / settings.M2_PER_MU,
-                   "orchard_mu": s.loc[s["dlbm_group"] == ORCHARD_GROUP, "m2"].sum() / settings.M2_PER_MU,
+                   "garden_mu": s.loc[s["dlbm_group"] == ORCHARD_GROUP, "m2"].sum() / settings.M2_PER_MU,
                    "tea_mu": s.loc[s["dlbm"].isin(CROP_LAND["茶叶"][1]), "m2"].sum() / settings.M2_PER_MU}
             if crop in CROP_LAND:
                 kind, values, label = CROP_LAND[crop]
@@ -796,12 +799,13 @@ def _run_one(job, layer, fids):
 
 def run(job, layer: Layer, the_plan: Plan, *, workers: int = 0, scheduler: str | None = None,
         resume: Path | None = None, restart: bool = False, progress=None,
-        memory_limit: str | None = None) -> tuple[dict, RunInfo]:
+        memory_limit: str | None = None, keep_resume: bool = False) -> tuple[dict, RunInfo]:
     """Run ``job`` over every partition and combine the partials.
 
     ``workers`` = 0 runs in this process; ``workers`` ≥ 1 starts a dask ``LocalCluster`` of that
     many single-threaded worker processes; ``scheduler`` (``tcp://host:8786``) uses a running
-    cluster instead. ``progress(done, total)`` is called as partitions finish."""
+    cluster instead. ``progress(done, total)`` is called as partitions finish. The resume file is
+    removed at the end unless ``keep_resume`` (the caller removes it once the results are written)."""
     t0 = time.perf_counter()
     key = f"{job.params()}|{the_plan.digest}"
     store = None
@@ -832,8 +836,9 @@ def run(job, layer: Layer, the_plan: Plan, *, workers: int = 0, scheduler: str |
         tables = job.combine(partials)
     finally:
         if store:
-            store.close()
-    if store:
+            # a run that failed before finishing anything leaves no resume file behind
+            store.close(remove=not done)
+    if store and not keep_resume:
         Path(resume).unlink(missing_ok=True)
     info.seconds = time.perf_counter() - t0
     return tables, info
@@ -892,7 +897,7 @@ def _job_run(job, part):
 def write_grades(dem, layer: Layer, path, *, resolution: float | None = None, layers=None,
                  margin: float = 500.0) -> Path:
     """The 坡度分级 (codes 1–5, 0 = no data) over the layer's extent as a tiled GeoTIFF in EPSG:4544,
-    computed once so that every partition reads the same cells."""
+    computed once so that every partition reads the same cells. Returns :class:`Grades`."""
     import rasterio
     from pyproj import CRS
     from pyproj import Transformer
@@ -907,6 +912,7 @@ def write_grades(dem, layer: Layer, path, *, resolution: float | None = None, la
                          crs=settings.METRIC_CRS)
     grid = raster.read_dem(dem, area=area, layers=layers, resolution=resolution, allow_partial=True)
     grades = terrain.slope_grades(terrain.slope(grid)).data
+    notes = [n for n in grid.notes if ("elevations for" in n and "100.0%" not in n) or "void" in n.lower()]
     codes = np.where(np.isfinite(grades) & grid.inside, grades, 0).astype(np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -914,4 +920,17 @@ def write_grades(dem, layer: Layer, path, *, resolution: float | None = None, la
                        dtype="uint8", nodata=0, crs=settings.METRIC_CRS, transform=grid.transform, tiled=True,
                        blockxsize=512, blockysize=512, compress="deflate") as ds:
         ds.write(codes, 1)
-    return path
+    return Grades(path, notes)
+
+
+@dataclass
+class Grades:
+    """The slope-grade raster written for a run, and what reading the DEM had to say."""
+    path: Path
+    notes: list
+
+    def __fspath__(self):
+        return str(self.path)
+
+    def __str__(self):
+        return str(self.path)
