@@ -410,3 +410,88 @@ def test_invalid_parcels_are_repaired_counted_and_said(tmp_path, cat, capsys):
             shapely.make_valid(bow).area + ok.area, rel=1e-9)
     code, stdout, err = run(capsys, "parcels", "sanqu", path, "--out", tmp_path / "o.xlsx", "--workers", "0")
     assert code == 0 and "1 parcel(s) had invalid geometry" in err
+
+
+# --------------------------------------------------------------------------- what the loader checks
+def test_a_wrong_crs_is_repaired_like_the_loader_does(dltb, tmp_path, cat, capsys, single):
+    """The numbers are CM 105E metres (EPSG:4544) without the zone prefix, the file says EPSG:4523."""
+    src = gpd.read_file(dltb).set_crs(4523, allow_override=True)
+    path = tmp_path / "wrong.gpkg"
+    src.to_file(path, layer="DLTB")
+    with pytest.warns(Warning, match="zone prefix"):
+        layer = parcels.open_layer(path)
+    tables, _ = parcels.run(_sanqu_job(cat), layer, parcels.plan(layer, 5_000))
+    np.testing.assert_allclose(_as_m2(tables["township_class"]).sort_index().to_numpy(),
+                               _as_m2(single[0]["township_class"]).sort_index().to_numpy(), rtol=1e-6, atol=0.2)
+
+
+def test_parcels_far_outside_the_district_are_said(dltb, tmp_path, capsys):
+    src = gpd.read_file(dltb).iloc[:500]
+    src["geometry"] = src.translate(300_000, 0)
+    path = tmp_path / "far.gpkg"
+    src.to_file(path, layer="DLTB")
+    code, stdout, err = run(capsys, "parcels", "zones", path, "--out", tmp_path / "z.xlsx", "--workers", "0")
+    assert code == 0 and "500 of 500 parcel(s) lie more than 50 km outside 七星关区" in err
+
+
+def test_a_gbk_shapefile_without_cpg_and_chinese_field_names(dltb, tmp_path, cat, single):
+    src = gpd.read_file(dltb).rename(columns={"DLBM": "地类编码", "DLMC": "地类名称", "BSM": "标识码"})
+    shp = tmp_path / "图斑.shp"
+    src.to_file(shp, encoding="gbk")
+    (tmp_path / "图斑.cpg").unlink()
+    with pytest.warns(Warning, match="GBK"):
+        layer = parcels.open_layer(shp)
+    assert layer.code_field == "地类编码" and layer.id_field == "标识码"
+    tables, _ = parcels.run(_sanqu_job(cat), layer, parcels.plan(layer, 8_000))
+    np.testing.assert_allclose(_as_m2(tables["township_class"]).sort_index().to_numpy(),
+                               _as_m2(single[0]["township_class"]).sort_index().to_numpy(), rtol=1e-6, atol=0.2)
+    assert set(tables["conflicts"]["bsm"]) <= set(src["标识码"])
+
+
+def test_unknown_and_missing_codes_are_listed(dltb, tmp_path, capsys):
+    src = gpd.read_file(dltb).iloc[:2000].copy()
+    src.loc[src.index[:51], "DLBM"] = "9999"
+    src.loc[src.index[51:61], "DLBM"] = None
+    src.loc[src.index[61:64], "DLBM"] = "8H2"            # 08H2 that lost its zero
+    path = tmp_path / "codes.gpkg"
+    src.to_file(path, layer="DLTB")
+    out = tmp_path / "c.xlsx"
+    code, stdout, err = run(capsys, "parcels", "sanqu", path, "--out", out, "--workers", "0")
+    assert code == 0, err
+    assert "61 parcel(s) have a land-use code not in layers/rules/dlbm.csv: 9999 (51), （空） (10)" in err
+    notes = pd.read_excel(out, sheet_name="说明")["说明"].tolist()
+    assert any("9999 (51)" in n for n in notes)
+    t = pd.read_excel(out, sheet_name="乡镇地类", dtype={"地类编码": str})
+    assert "08H2" in set(t["地类编码"]) and "8H2" not in set(t["地类编码"])
+
+
+def test_the_output_may_not_be_the_input_and_bad_options_are_one_line(dltb, tmp_path, capsys):
+    victim = tmp_path / "victim.gpkg"
+    victim.write_bytes(dltb.read_bytes())
+    for args, words in (([victim, "--out", victim, "--overwrite"], "is an input"),
+                        ([dltb, "--out", tmp_path / "a.xlsx", "--scheduler", "localhost"], "with its port"),
+                        ([dltb, "--out", tmp_path / "a.xlsx", "--memory-per-worker", "abc"], "a size such as"),
+                        ([dltb, "--out", tmp_path / "a.xlsx", "--memory-per-worker", "1MB"], "at least 256MB"),
+                        ([dltb, "--out", tmp_path / "a.xlsx", "--partition-size", "0"], "at least 1")):
+        code, _, err = run(capsys, "parcels", "sanqu", *args, "--workers", "0")
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert "DLTB" in set(pyogrio.list_layers(victim)[:, 0])
+    # a folder that does not exist yet is made
+    out = tmp_path / "新 文件夹" / "子" / "r.xlsx"
+    code, _, err = run(capsys, "parcels", "zones", dltb, "--out", out, "--workers", "0")
+    assert code == 0 and out.exists(), err
+
+
+def test_relative_paths_reach_a_cluster_started_elsewhere(dltb, tmp_path, monkeypatch, capsys):
+    from dask.distributed import LocalCluster
+
+    dem = _kinked_dem(tmp_path / "dem.tif", 540_000.0, res=500.0)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        work = tmp_path / "工作"
+        work.mkdir()
+        monkeypatch.chdir(work)
+        rel = Path(os.path.relpath(dltb, work))
+        code, stdout, err = run(capsys, "parcels", "slope", rel, "--dem", Path("..") / "dem.tif",
+                                "--out", "坡度.xlsx", "--scheduler", cluster.scheduler_address)
+    assert code == 0, err
+    assert (work / "坡度.xlsx").exists() and not list(work.glob("*.slope-grades.tif"))
