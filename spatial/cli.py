@@ -623,10 +623,18 @@ def _print_surface_compare(compare, minutes, surf):
                   "—" if pd.isna(r.minutes_surface) else f"{r.minutes_surface:.1f}",
                   "—" if pd.isna(r.difference) else f"{r.difference:+.1f}")
     console.print(t)
+    from .access import KPI_TYPES
+
+    kpi = compare[compare["type"].isin(KPI_TYPES)]
+    if len(kpi):
+        n_net, n_surf = int((kpi["minutes_network"] <= minutes).sum()), int((kpi["minutes_surface"] <= minutes).sum())
+        click.echo(f"乡镇{minutes:g}分钟上高速比例（现状）: 路网法 {n_net / len(kpi) * 100:.1f} % ({n_net}/{len(kpi)}), "
+                   f"栅格法 {n_surf / len(kpi) * 100:.1f} % ({n_surf}/{len(kpi)})")
     net_share = (compare["minutes_network"] <= minutes).mean()
     surf_share = (compare["minutes_surface"] <= minutes).mean()
     d = compare["difference"].dropna()
-    click.echo(f"within {minutes:g} min: network {net_share * 100:.1f} %, surface {surf_share * 100:.1f} % of seats; "
+    click.echo(f"within {minutes:g} min: network {net_share * 100:.1f} %, surface {surf_share * 100:.1f} % of all "
+               f"{len(compare)} seats (街道 included); "
                f"surface − network: median {d.median():+.2f}, largest {d.abs().max():.2f} min "
                f"(the surface reads the seat's cell; the network snaps the seat to its road at the access speed)")
     for note in surf.notes:

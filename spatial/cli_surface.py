@@ -121,6 +121,9 @@ def surface_cmd(ctx, to, resolution, dems, area, barriers, boundary_barrier, lan
     _precheck(out, (".tif", ".tiff"), overwrite)
     _precheck(nearest_out, (".tif", ".tiff"), overwrite)
     _precheck(polygons_out, (".gpkg", ".xlsx"), overwrite)
+    given = [p.expanduser().absolute() for p in (out, nearest_out, polygons_out) if p is not None]
+    if len(set(given)) < len(given):
+        raise base.BadInput("--out, --nearest and --polygons must be different files")
     for d in dems:
         if not d.exists():
             raise base.BadInput(f"{d}: no such DEM file or folder")
@@ -196,12 +199,15 @@ def surface_cmd(ctx, to, resolution, dems, area, barriers, boundary_barrier, lan
             tables = {"coverage": cov}
             if polygons_out.suffix.lower() == ".gpkg":
                 tables = {"catchments": s.catchments(), "isochrones": s.isochrones(band_list), **tables}
+            else:          # Excel: the catchments' figures without their outlines
+                tables = {"catchments": pd.DataFrame(s.catchments().drop(columns="geometry")), **tables}
             if alloc is not None:
                 tables["capacity"] = alloc
             tables["notes"] = pd.DataFrame({"note": s.notes + ([pop_how] if pop_how else [])})
             tables["data_sources"] = sources
             base._write_tables(polygons_out, tables, overwrite,
                                sheet_names={"coverage": "覆盖", "capacity": "容量", "notes": "说明",
+                                            "catchments": "服务范围",
                                             "data_sources": "数据来源"})
     except InputError as exc:
         raise base.BadInput(exc.line) from exc
@@ -217,8 +223,8 @@ def highway_surface(ctx, cat, rows, resolution, dems):
     seats = cat.load("townships")
     current = rows[rows["scenario"] == "current"].reset_index(drop=True)
     surf = s.at(seats)
-    table = pd.DataFrame({"name": current["name"], "minutes_network": current["minutes"],
-                          "minutes_surface": np.round(surf, 2)})
+    table = pd.DataFrame({"name": current["name"], "type": current.get("type", pd.Series([""] * len(current))),
+                          "minutes_network": current["minutes"], "minutes_surface": np.round(surf, 2)})
     table["difference"] = (table["minutes_surface"] - table["minutes_network"]).round(2)
     return table, s
 

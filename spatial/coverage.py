@@ -297,11 +297,20 @@ def coverage_stats(areas: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, *, popu
         gap_geoms[f1] = shapely.difference(geoms[f1], parts[single["zone"].astype(int).to_numpy()])
         for i, zs in partial[partial["feature"].map(counts) > 1].groupby("feature")["zone"]:
             gap_geoms[int(i)] = shapely.difference(geoms[int(i)], shapely.union_all(parts[zs.astype(int).to_numpy()]))
+    from .load import make_valid_same_dimension
+
+    # cell-edged circles (the surface method) leave gaps whose corners touch: made valid here
+    gap_geoms = make_valid_same_dimension(np.asarray(gap_geoms, dtype=object))
     gaps = gpd.GeoDataFrame({"township": table["name"].to_numpy()}, geometry=gap_geoms, crs=settings.METRIC_CRS)
     gaps = gaps[~gaps.geometry.is_empty].explode(index_parts=False)
+    gaps = gaps[gaps.geom_type == "Polygon"]
     gaps = gaps[gaps.geometry.area > 1.0].reset_index(drop=True)
     gaps["area_km2"] = (gaps.geometry.area / 1e6).round(4)
-    return table, gaps.to_crs(settings.STORAGE_CRS)
+    gaps = gaps.to_crs(settings.STORAGE_CRS)
+    bad = ~gaps.is_valid
+    if bad.any():
+        gaps.loc[bad, "geometry"] = make_valid_same_dimension(gaps.geometry.values[bad.to_numpy()])
+    return table, gaps
 
 
 # --------------------------------------------------------------------------- facility location

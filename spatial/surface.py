@@ -566,7 +566,21 @@ def allocate_capacity(facilities: gpd.GeoDataFrame, population: np.ndarray, fr: 
     """
     if capacity_field not in facilities.columns:
         raise InputError(f"the facilities have no {capacity_field!r} field", facilities.attrs.get("source"))
-    cap = pd.to_numeric(facilities[capacity_field], errors="coerce").fillna(0).to_numpy() * per_unit
+    raw = facilities[capacity_field]
+    num = pd.to_numeric(raw, errors="coerce")
+    if num.notna().sum() == 0:
+        some = ", ".join(map(str, raw.dropna().astype(str).unique()[:3]))
+        raise InputError(f"the capacity field {capacity_field!r} holds no numbers (e.g. {some or 'nothing'})",
+                         facilities.attrs.get("source"), hint="name a field of beds or doctors")
+    if (num < 0).any():
+        raise InputError(f"the capacity field {capacity_field!r} has negative values", facilities.attrs.get("source"))
+    if num.isna().any():
+        import warnings
+
+        from .errors import InputWarning
+        warnings.warn(f"{int(num.isna().sum())} facility(ies) have no number in {capacity_field!r}: capacity 0",
+                      InputWarning, stacklevel=2)
+    cap = num.fillna(0).to_numpy() * per_unit
     left = population.astype(np.float64).copy()
     order = np.argsort(-cap, kind="stable")
     names = facilities["name"].astype(str).to_numpy() if "name" in facilities.columns else np.arange(len(facilities)).astype(str)

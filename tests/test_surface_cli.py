@@ -167,7 +167,13 @@ def test_highway_by_surface_beside_the_network(capsys):
     code, stdout, err = run(capsys, "access", "highway", "--method", "surface", "--resolution", RES)
     assert code == 0, err
     assert "栅格法对比" in stdout
-    m = re.search(r"within 30 min: network ([\d.]+) %, surface ([\d.]+) % of seats; surface − network: "
+    # the network figure is the KPI the command prints above it: the same 乡镇, the same count
+    kpi = re.search(r"乡镇30分钟上高速比例（现状）: ([\d.]+) % \((\d+)/(\d+)\)", stdout)
+    both = re.search(r"乡镇30分钟上高速比例（现状）: 路网法 ([\d.]+) % \((\d+)/(\d+)\), 栅格法 [\d.]+ % \(\d+/(\d+)\)",
+                     stdout)
+    assert kpi and both and kpi.groups() == both.groups()[:3] and both.group(4) == kpi.group(3)
+    m = re.search(r"within 30 min: network ([\d.]+) %, surface ([\d.]+) % of all 41 seats \(街道 included\); "
+                  r"surface − network: "
                   r"median (-?[\d.]+), largest ([\d.]+) min", stdout)
     assert m, stdout
     # a seat beside its road: the surface reads the seat's cell, so the two agree within a few cells' walk
@@ -186,6 +192,8 @@ def test_health_circles_by_surface(capsys, tmp_path):
     assert set(circles["setting"]) <= {"urban", "rural"}
     cov = gpd.read_file(out, layer="coverage")
     assert ((cov["covered_pct"] >= 0) & (cov["covered_pct"] <= 100.0001)).all()
+    gaps = gpd.read_file(out, layer="gaps")
+    assert len(gaps) and gaps.is_valid.all()
 
 
 @pytest.mark.parametrize("args, words", [
@@ -194,9 +202,11 @@ def test_health_circles_by_surface(capsys, tmp_path):
     (["--to", "没有这个图层"], "没有这个图层"),
     (["--bands", "15,abc"], "bands"),
     (["--dem", "missing.tif"], "missing.tif"),
+    (["--out", "same.tif", "--nearest", "same.tif"], "different files"),
+    (["--population-field", "area_km2", "--capacity-field", "name"], "holds no numbers"),
 ])
 def test_bad_input_is_one_line_and_nothing_written(capsys, tmp_path, args, words):
-    args = [a if not a.endswith((".png", ".shp")) else str(tmp_path / a) for a in args]
+    args = [a if not a.endswith((".png", ".shp", ".tif")) or a == "missing.tif" else str(tmp_path / a) for a in args]
     full = ["access", "surface", "--resolution", RES] + (["--to", "health_facilities"] if "--to" not in args else []) + args
     code, stdout, err = run(capsys, *full)
     assert code == 2, (stdout, err)
@@ -211,3 +221,16 @@ def test_an_existing_output_is_kept_without_overwrite(capsys, tmp_path):
                        "--out", out)
     assert code == 2 and "overwrite" in err
     assert out.read_bytes() == b"keep"
+
+
+def test_the_excel_tables_hold_the_catchments(capsys, tmp_path):
+    out = tmp_path / "圈.xlsx"
+    code, stdout, err = run(capsys, "access", "surface", "--to", "health_facilities", "--resolution", RES,
+                            "--polygons", out)
+    assert code == 0, err
+    import openpyxl
+    sheets = openpyxl.load_workbook(out).sheetnames
+    assert {"服务范围", "覆盖", "说明", "数据来源"} <= set(sheets)
+    import pandas as pd
+    c = pd.read_excel(out, sheet_name="服务范围")
+    assert len(c) > 20 and c.iloc[:, 0].notna().all()
