@@ -11,7 +11,6 @@ import contextlib
 import html
 import io
 import re
-import sys
 import time
 import traceback
 import warnings

@@ -485,7 +485,7 @@ def test_the_output_may_not_be_the_input_and_bad_options_are_one_line(dltb, tmp_
 def test_relative_paths_reach_a_cluster_started_elsewhere(dltb, tmp_path, monkeypatch, capsys):
     from dask.distributed import LocalCluster
 
-    dem = _kinked_dem(tmp_path / "dem.tif", 540_000.0, res=500.0)
+    _kinked_dem(tmp_path / "dem.tif", 540_000.0, res=500.0)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         work = tmp_path / "工作"
         work.mkdir()

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, box

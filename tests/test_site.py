@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd

@@ -9,8 +9,6 @@ import networkx as nx
 import numpy as np
 import pytest
 import rasterio
-import shapely
-from affine import Affine
 from shapely.geometry import LineString, Point, box
 
 from spatial import network, settings, surface

@@ -15,29 +15,12 @@ import pyogrio
 import pytest
 import rasterio
 
-from spatial import catalog, cli, raster, settings
-from terrain_fixtures import district_dem
+from spatial import catalog, raster, settings
+from test_terrain_cli import clean_env, dem, run  # noqa: F401 - the same fixtures and runner
 
 RES = 1000.0                # coarse cells keep the runs short; the unit tests check the search itself
 WALK = 6.0 * math.exp(-3.5 * 0.05)          # Tobler's speed on level ground, km/h
 FASTEST = 120.0             # no road of the bundled network is faster (km/h)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    monkeypatch.delenv(settings.LAYERS_ENV, raising=False)
-    monkeypatch.delenv(raster.DEM_ENV, raising=False)
-
-
-@pytest.fixture(scope="module")
-def dem(tmp_path_factory):
-    return district_dem(tmp_path_factory.mktemp("dem") / "合成 DEM.tif", res=250.0)
-
-
-def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _cells(path):

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 from pyproj import Transformer
-from shapely.geometry import Point, Polygon
+from shapely.geometry import Point
 
 from spatial import tables
 from spatial.cli import cli

@@ -1,7 +1,6 @@
 """``qxg terrain …`` and ``qxg map --dem`` on a DEM the tests build: outputs read back, bad input."""
 from __future__ import annotations
 
-import os
 import re
 
 import geopandas as gpd
