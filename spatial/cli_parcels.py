@@ -208,7 +208,7 @@ ZH = {"fid": "要素号", "bsm": "标识码", "dlbm": "地类编码", "dlbm_name
       "parcels_mu": "图斑面积(亩)", "garden_mu": "园地(亩)", "tea_mu": "茶园(亩)", "crop_land": "对应地类",
       "crop_land_mu": "对应地类面积(亩)", "target_wanmu": "规划目标(万亩)", "zones": "片区数",
       "zones_wanmu": "片区面积(万亩)", "crop_land_wanmu": "对应地类面积(万亩)", "of_target_pct": "占规划目标(%)",
-      "note": "说明"}
+      "note": "说明", "origin": "来源类别", "layer": "图层", "name": "名称", "data_status": "数据状态"}
 SEVERITY_ZH = {"conflict": "冲突", "review": "需论证"}
 
 

@@ -567,6 +567,7 @@ class SanquJob:
             c = pd.concat(conflicts, ignore_index=True).sort_values(["line", "fid"], kind="stable")
             c = gpd.GeoDataFrame(c, geometry="geometry", crs=settings.METRIC_CRS)
             c["overlap_mu"] = (c["overlap_m2"] / settings.M2_PER_MU).round(4)
+            c["overlap_m2"] = c["overlap_m2"].round(2)
             c["share_pct"] = (100 * c["overlap_m2"] / c["parcel_m2"]).round(2)
             c = c.drop(columns=["parcel_m2"]).reset_index(drop=True).to_crs(settings.STORAGE_CRS)
         else:
