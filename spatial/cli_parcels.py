@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import click
 import pandas as pd
 
+from .cli_site import _precheck_place
 from .cli_terrain import base
 from .errors import InputError
 
@@ -83,18 +83,8 @@ def _precheck(out: Path, overwrite: bool, dltb: Path, others=()) -> Path:
             raise base.BadInput(f"{out}: is an input of this command; write the results elsewhere")
     if out.exists() and not overwrite:
         raise base.BadInput(f"{out}: already exists; add --overwrite to replace it")
-    if out.is_dir() and out.suffix.lower() != ".gdb":
-        raise base.BadInput(f"{out}: is a folder, not a file")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise base.BadInput(f"{parent}: is a file, not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise base.BadInput(f"{parent}: cannot write here: {exc.strerror}") from exc
+    # the place is checked (writable folder, nothing in the way); a geodatabase is itself a folder
+    _precheck_place(out if out.suffix.lower() != ".gdb" else out.with_name(out.name + ".check"))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

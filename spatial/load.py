@@ -420,6 +420,15 @@ def _repair_geometries(gdf, labels, notes: Notes):
     return out
 
 
+def km_outside_district(lon, lat) -> np.ndarray:
+    """Kilometres from CGCS2000 lon/lat points to the district's bounding box (0 inside it)."""
+    minx, miny, maxx, maxy = settings.DISTRICT_BBOX
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    dx = np.maximum(np.maximum(minx - lon, lon - maxx), 0) * 111.0 * np.cos(np.radians((miny + maxy) / 2))
+    dy = np.maximum(np.maximum(miny - lat, lat - maxy), 0) * 111.0
+    return np.hypot(dx, dy)
+
+
 def _flag_far_features(gdf, labels, notes: Notes):
     if gdf.empty:
         return
@@ -428,13 +437,7 @@ def _flag_far_features(gdf, labels, notes: Notes):
     if not ok.any():
         return
     pts = shapely.point_on_surface(geoms[ok])
-    x, y = shapely.get_x(pts), shapely.get_y(pts)
-    minx, miny, maxx, maxy = settings.DISTRICT_BBOX
-    km_per_deg_lat = 111.0
-    km_per_deg_lon = 111.0 * np.cos(np.radians((miny + maxy) / 2))
-    dx = np.maximum(np.maximum(minx - x, x - maxx), 0) * km_per_deg_lon
-    dy = np.maximum(np.maximum(miny - y, y - maxy), 0) * km_per_deg_lat
-    far = np.hypot(dx, dy) > settings.FAR_OUTSIDE_KM
+    far = km_outside_district(shapely.get_x(pts), shapely.get_y(pts)) > settings.FAR_OUTSIDE_KM
     if far.any():
         pos = np.flatnonzero(ok)[far]
         notes.add("warning", f"{len(pos)} feature(s) lie more than {settings.FAR_OUTSIDE_KM:g} km "

@@ -49,6 +49,16 @@ def read_rules_csv(p: Path) -> pd.DataFrame:
     raise InputError("the rules file is neither UTF-8 nor GBK text", p)
 
 
+def check_rules_table(rules: pd.DataFrame, columns, p) -> None:
+    """The columns a rules table needs are there, and every rule names a known control line."""
+    missing = [c for c in columns if c not in rules.columns]
+    if missing:
+        raise InputError(f"rules table lacks column(s) {', '.join(missing)}; it needs {', '.join(columns)}", p)
+    bad_line = sorted(set(rules["line"]) - set(CONTROL_LINES))
+    if bad_line:
+        raise InputError(f"unknown line(s) {', '.join(bad_line)}; lines are {', '.join(CONTROL_LINES)}", p)
+
+
 def load_rules(path: str | Path | None = None, known_layers=None) -> pd.DataFrame:
     """The rules table: layer, phase (or *), line, relation (overlaps/outside), severity, verdict.
 
@@ -56,12 +66,7 @@ def load_rules(path: str | Path | None = None, known_layers=None) -> pd.DataFram
     silently check nothing)."""
     p = Path(path) if path else RULES_FILE
     rules = read_rules_csv(p).fillna("*")
-    missing = [c for c in RULE_COLUMNS if c not in rules.columns]
-    if missing:
-        raise InputError(f"rules table lacks column(s) {', '.join(missing)}; it needs {', '.join(RULE_COLUMNS)}", p)
-    bad_line = sorted(set(rules["line"]) - set(CONTROL_LINES))
-    if bad_line:
-        raise InputError(f"unknown line(s) {', '.join(bad_line)}; lines are {', '.join(CONTROL_LINES)}", p)
+    check_rules_table(rules, RULE_COLUMNS, p)
     if known_layers is not None:
         bad_layer = sorted(set(rules["layer"]) - set(known_layers) - {"*"})
         if bad_layer:

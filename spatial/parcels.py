@@ -38,7 +38,8 @@ import shapely
 
 from . import landuse, settings
 from .errors import InputError
-from .overlay import CONTROL_LINES
+from .overlay import (CONTROL_LINES, MIN_AREA_M2, PLAN_CROP_TARGETS_WANMU, check_rules_table, read_rules_csv, tile,
+                      where_mask)
 
 RULES_FILE = settings.BUNDLED_LAYERS / "rules" / "dltb_rules.csv"
 DEFAULT_PARTITION = 20_000
@@ -193,11 +194,10 @@ def _flag_far(layer: Layer, fid, x, y) -> None:
 
     if len(x) == 0:
         return
+    from .load import km_outside_district
+
     lon, lat = Transformer.from_crs(CRS.from_wkt(layer.crs_wkt), settings.STORAGE_CRS, always_xy=True).transform(x, y)
-    minx, miny, maxx, maxy = settings.DISTRICT_BBOX
-    dx = np.maximum(np.maximum(minx - lon, lon - maxx), 0) * 111.0 * np.cos(np.radians((miny + maxy) / 2))
-    dy = np.maximum(np.maximum(miny - lat, lat - maxy), 0) * 111.0
-    far = ~(np.hypot(dx, dy) <= settings.FAR_OUTSIDE_KM)
+    far = ~(km_outside_district(lon, lat) <= settings.FAR_OUTSIDE_KM)
     if far.any():
         some = ", ".join(f"fid {int(f)}" for f in fid[far][:5])
         Notes(layer.label).add("warning", f"{int(far.sum()):,} of {len(fid):,} parcel(s) lie more than "
@@ -315,8 +315,6 @@ def _meta(layer: Layer) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------- shared geometry
 def _pieces(zones: np.ndarray, max_vertices: int = 256):
     """Zones tiled into simple pieces (index of the zone for each piece), for fast overlays."""
-    from .overlay import tile
-
     geoms, owner = [], []
     for i, z in enumerate(zones):
         if z is None or z.is_empty:
@@ -331,8 +329,6 @@ def _overlay_areas(parcels: np.ndarray, pieces: np.ndarray, owner: np.ndarray, *
                    tree=None):
     """(parcel, zone, area m², part) of every overlapping pair; a parcel a piece covers is its own
     part (not cut), so only parcels across a piece's edge are intersected."""
-    from .overlay import MIN_AREA_M2
-
     empty = (np.array([], np.int64), np.array([], np.int64), np.array([], float), np.array([], dtype=object))
     if len(parcels) == 0 or len(pieces) == 0:
         return empty
@@ -403,7 +399,7 @@ class _Townships:
 
     def _piece_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """A guess of the piece holding each point (−1: none); callers confirm it."""
-        self.tree
+        self.tree          # built with the grown pieces and the grid
         x0, y0, res, grid = self._grid
         c = np.floor((x - x0) / res).astype(np.int64)
         r = np.floor((y0 - y) / res).astype(np.int64)
@@ -437,7 +433,7 @@ class _Townships:
             pi, ti, area = pi[order], ti[order], area[order]
         inside = np.bincount(pi, weights=area, minlength=len(parcels))
         rest = total - inside
-        out = rest > settings_min_area()
+        out = rest > MIN_AREA_M2
         names = np.concatenate([self.names[ti] if len(ti) else np.array([], dtype=object),
                                 np.full(int(out.sum()), OUTSIDE, dtype=object)])
         return (np.concatenate([pi, np.nonzero(out)[0]]), names, np.concatenate([area, rest[out]]))
@@ -454,24 +450,11 @@ class _Townships:
         return best
 
 
-def settings_min_area() -> float:
-    from .overlay import MIN_AREA_M2
-    return MIN_AREA_M2
-
-
 def load_rules(path=None) -> pd.DataFrame:
     """The parcel rules: line, where (on dlbm or dlbm_group), severity, verdict, source."""
-    from .overlay import read_rules_csv
-
     p = Path(path) if path else RULES_FILE
     rules = read_rules_csv(p).fillna("")
-    need = ("line", "where", "severity", "verdict", "source")
-    missing = [c for c in need if c not in rules.columns]
-    if missing:
-        raise InputError(f"the parcel rules lack column(s) {', '.join(missing)}; they need {', '.join(need)}", p)
-    bad = sorted(set(rules["line"]) - set(LINES))
-    if bad:
-        raise InputError(f"unknown line(s) {', '.join(bad)}; lines are {', '.join(LINES)}", p)
+    check_rules_table(rules, ("line", "where", "severity", "verdict", "source"), p)
     if (rules["source"].str.strip() == "").any():
         raise InputError("every rule must name its source", p)
     return rules
@@ -487,11 +470,8 @@ class SanquJob:
         self.towns = _Townships(townships)
         self.lines = {k: _metric_union(v) for k, v in lines.items() if k in LINES}
         self.line_ids = [k for k in LINES if self.lines.get(k) is not None]
-        # each line cut by the townships: one piece set per line, owner = township index
-        self.line_pieces = {}
-        for lid in self.line_ids:
-            geoms, owner = _pieces(np.array([self.lines[lid]], dtype=object))
-            self.line_pieces[lid] = geoms
+        # each line tiled into simple pieces (their townships come from the township split)
+        self.line_pieces = {lid: _pieces(np.array([self.lines[lid]], dtype=object))[0] for lid in self.line_ids}
         self.rules = rules if rules is not None else load_rules()
 
     def params(self) -> str:
@@ -523,7 +503,6 @@ class SanquJob:
             per = per.groupby("parcel", sort=True).agg(m2=("m2", "sum"), geometry=("geometry", list))
             sub = part.iloc[per.index.to_numpy()]
             for rule in self.rules[self.rules["line"] == lid].itertuples():
-                from .overlay import where_mask
                 hit = where_mask(sub, rule.where, "DLTB")
                 if not hit.any():
                     continue
@@ -735,7 +714,6 @@ class ZonesJob:
         for c in per_zone.columns:
             if c.endswith("_mu"):
                 per_zone[c] = per_zone[c].round(3)
-        from .overlay import PLAN_CROP_TARGETS_WANMU
         crops = []
         for crop, target in PLAN_CROP_TARGETS_WANMU.items():
             s = per_zone[per_zone["crop"] == crop]
